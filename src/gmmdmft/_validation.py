@@ -1,0 +1,66 @@
+"""Parameter checks shared by the API and the command line.
+
+Every check raises :class:`ParameterError` with one line that names the parameter, the value
+received and the allowed range, so the CLI can print it unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+class ParameterError(ValueError):
+    """A user-supplied parameter is outside its allowed range (raised before any compute)."""
+
+
+class DivergenceError(FloatingPointError):
+    """The dynamics produced a non-finite number; the message names where and suggests a fix."""
+
+
+def _fmt(value) -> str:
+    return repr(value) if isinstance(value, str) else f"{value}"
+
+
+def check_real(name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
+    """Return ``value`` as a float after checking it is a finite real number in the interval."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name} = {_fmt(value)} must be a real number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ParameterError(f"{name} = {value} must be a finite number")
+    low_bad = lo is not None and (value <= lo if lo_open else value < lo)
+    high_bad = hi is not None and (value >= hi if hi_open else value > hi)
+    if low_bad or high_bad:
+        raise ParameterError(f"{name} = {value:g} is out of range: must be {_range(lo, hi, lo_open, hi_open)}")
+    return value
+
+
+def check_int(name: str, value, *, lo=None, hi=None) -> int:
+    """Return ``value`` as an int after checking it is an integer in [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ParameterError(f"{name} = {_fmt(value)} must be an integer")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ParameterError(f"{name} = {value} is out of range: must be {_range(lo, hi, False, False)}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        listed = ", ".join(str(c) for c in choices)
+        raise ParameterError(f"{name} = {_fmt(value)} is not one of: {listed}")
+    return value
+
+
+def _range(lo, hi, lo_open, hi_open) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return "finite"
