@@ -1,0 +1,409 @@
+"""Dynamical mean-field theory (DMFT) of GD / SGD / persistent SGD, in discrete time.
+
+Implements the paper's "SGD-inspired discretisation" (Mignacco et al., NeurIPS 2020, Eqs. 15-20,
+discretised with step eta; exact for step-eta SGD as d -> infinity). The d -> infinity dynamics of
+one training sample's field is the effective process (sheet §4)
+
+    r_k     = sqrt(Delta) h_k + m_k (c + sqrt(Delta) h0)
+    F_k     = s_k Lambda'(y, r_k),      D_k = s_k Lambda''(y, r_k)
+    h_{k+1} = (1 - eta (lam + lamhat_k)) h_k + eta^2 sum_{j<k} M_R[k, j] h_j + eta (xi_k - sqrt(Delta) F_k)
+
+with xi a Gaussian path of covariance M_C, and the kernels are averages over the process:
+
+    lamhat_k = alpha Delta <D_k>,             mu_k = alpha <(c + sqrt(Delta) h0) F_k>
+    M_C[k,j] = alpha Delta <F_k F_j>,         M_R[k,j] = alpha Delta^2 <D_k G[k,j] D_j>   (j < k)
+    G[j+1,j] = 1,  G[k+1,j] = (1 - eta (lam + lamhat_k + Delta D_k)) G[k,j] + eta^2 sum_{j<i<k} M_R[k,i] G[i,j]
+    m_{k+1}  = m_k - eta (lam m_k + mu_k)
+
+How it is solved
+----------------
+Every kernel at time k depends only on the process up to time k, which depends only on kernels
+at earlier times: the equations are causal. One forward sweep over time that estimates the
+time-k kernels from the draws as soon as the draws reach time k (and mixes them with the
+previous iterate's, ``damping``) is therefore a complete fixed-point solve for the draws at hand:
+no Picard iterations over the whole horizon are needed. Further iterations use fresh draws; with
+``damping`` = 1 they are independent replicas, with ``damping`` < 1 the kernels become running
+averages over iterations (less noise in the kernels, hence less of the bias that kernel noise
+causes through m^2 in M_C). The curves returned are the averages over iterations, and their
+Monte-Carlo error is the scatter over iterations (see :func:`solve_dmft`).
+
+Variance reduction: the model is symmetric under (c, h0, h(0), xi) -> -(c, h0, h(0), xi), which
+flips r and F and leaves every kernel unchanged, so c = +1 stands for c = +-1 exactly; the
+cluster classes are sampled in their exact proportions, and h0 and h(0) by stratified
+(Latin-hypercube) quantiles, which makes <u> = 0, <u^2> = 1 + Delta, <u c> = <c^2> nearly exact.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.special import ndtri
+from tqdm.auto import tqdm
+
+from . import __version__
+from ._validation import DivergenceError, ParameterError, check_int, check_real
+from .problem import Problem
+from .result import OBSERVABLES, Result
+from .training import Training
+
+KERNELS = ("lamhat", "mu", "M_C", "M_R")
+
+
+def finite_d_m0(R: float, d: int) -> float:
+    """E|m(0)| = sqrt(2 R / (pi d)) for w(0) ~ N(0, R I_d) (sheet §6)."""
+    return math.sqrt(2.0 * R / (math.pi * d))
+
+
+# --------------------------------------------------------------------------------------- draws
+class _Draws:
+    """Quenched variables of N draws of the effective process (stratified, see module doc)."""
+
+    def __init__(self, problem: Problem, training: Training, N: int, m0: float, rng):
+        self.N = N
+        if problem.clusters == 2:
+            c = np.ones(N)
+            y = np.ones(N)
+        else:  # classes interleaved so that any prefix holds both in equal numbers
+            c = np.tile([0.0, 1.0], N // 2)
+            y = np.where(c == 0.0, -1.0, 1.0)
+        self.c, self.y = c, y
+        self.h0 = np.empty(N)
+        self.h_init = np.empty(N)
+        var0 = max(training.R - m0 * m0, 0.0)
+        for cls in np.unique(c):
+            idx = np.flatnonzero(c == cls)
+            self.h0[idx] = _stratified_normal(rng, idx.size)
+            self.h_init[idx] = math.sqrt(var0) * _stratified_normal(rng, idx.size)
+        self.u = c + math.sqrt(problem.delta) * self.h0
+
+
+def _stratified_normal(rng, n):
+    """n standard normals, one in each of n equiprobable strata, in random order."""
+    q = (rng.permutation(n) + rng.random(n)) / n
+    return ndtri(q)
+
+
+# --------------------------------------------------------------------------------------- sweep
+def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.ndarray,
+           N: int, N_R: int, m0: float, rng, G_dtype):
+    """One causal forward sweep: sample N draws and update the kernels time step by time step.
+
+    ``old`` holds the previous iterate's kernels (or None); the time-k kernels become
+    (1 - gamma_k) old_k + gamma_k estimate_k. Returns (kernels, per-draw observables, m).
+    """
+    T = training.steps
+    eta, lam = training.eta, problem.lam
+    alpha, Delta = problem.alpha, problem.delta
+    sqD = math.sqrt(Delta)
+    dr = _Draws(problem, training, N, m0, rng)
+    y, u = dr.y, dr.u
+
+    lamhat = np.zeros(T)
+    mu = np.zeros(T)
+    MC = np.zeros((T, T))  # lower triangle filled (symmetric)
+    MR = np.zeros((T, T))  # strictly lower
+    chol = np.zeros((T, T))
+    m = np.empty(T + 1)
+    m[0] = m0
+    H = np.empty((T + 1, N))
+    H[0] = dr.h_init
+    Fh = np.empty((T, N))
+    Z = np.empty((T, N))
+    Dh = np.empty((T, N_R), dtype=G_dtype)
+    G = np.zeros((T + 1, T * N_R), dtype=G_dtype)  # G[i, j*N_R + n] = G_n[i, j]
+    loss = np.empty(T + 1)
+    acc = np.empty(T + 1)
+    s = training.initial_batch(rng, N)
+    timing = dict(process=0.0, noise=0.0, M_C=0.0, M_R=0.0)
+    tic = time.perf_counter
+
+    for k in range(T + 1):
+        t0 = tic()
+        r = sqD * H[k] + m[k] * u
+        loss[k] = problem.Lambda(y, r).mean()
+        acc[k] = problem.correct(y, r).mean()
+        if k == T:
+            break
+        F, D = problem.derivatives(y, r)
+        if training.stochastic:
+            F *= s
+            D *= s
+        Fh[k] = F
+        Dh[k] = D[:N_R]
+        g = gamma[k]
+        keep = 1.0 - g
+        est_lamhat = alpha * Delta * D.mean()
+        est_mu = alpha * np.dot(u, F) / N
+        lamhat[k] = g * est_lamhat + (keep * old["lamhat"][k] if keep else 0.0)
+        mu[k] = g * est_mu + (keep * old["mu"][k] if keep else 0.0)
+        m[k + 1] = m[k] - eta * (lam * m[k] + mu[k])
+        t1 = tic()
+        timing["process"] += t1 - t0
+
+        row = (alpha * Delta / N) * (Fh[: k + 1] @ F)
+        MC[k, : k + 1] = g * row + (keep * old["M_C"][k, : k + 1] if keep else 0.0)
+        t2 = tic()
+        timing["M_C"] += t2 - t1
+
+        if k > 0:
+            Gk = G[k, : k * N_R].reshape(k, N_R)
+            est = (alpha * Delta**2 / N_R) * ((Gk * Dh[:k]) @ D[:N_R].astype(G_dtype))
+            MR[k, :k] = g * est + (keep * old["M_R"][k, :k] if keep else 0.0)
+        t3 = tic()
+        timing["M_R"] += t3 - t2
+
+        # noise: xi_k = sum_j chol[k, j] z_j, the row of the Cholesky factor of M_C (causal)
+        _chol_row(chol, MC, k)
+        Z[k] = rng.standard_normal(N)
+        xi = chol[k, : k + 1] @ Z[: k + 1]
+        t4 = tic()
+        timing["noise"] += t4 - t3
+
+        a = 1.0 - eta * (lam + lamhat[k])
+        h_next = a * H[k] + eta * (xi - sqD * F)
+        if k > 0:
+            h_next += eta**2 * (MR[k, :k] @ H[:k])
+        if not np.all(np.isfinite(h_next)):
+            raise DivergenceError(
+                f"DMFT diverged: the field h is not finite at time step {k + 1} (t = {(k + 1) * eta:g}); "
+                f"use a smaller eta (now {eta:g}) or more damping")
+        H[k + 1] = h_next
+        if training.stochastic:
+            s = training.next_batch(rng, s)
+        t5 = tic()
+        timing["process"] += t5 - t4
+
+        # response of the first N_R draws to a unit kick at each earlier time
+        if k > 0:
+            Gk = G[k, : k * N_R].reshape(k, N_R)
+            Gn = G[k + 1, : k * N_R].reshape(k, N_R)
+            np.multiply(Gk, (a - eta * Delta * D[:N_R]).astype(G_dtype), out=Gn)
+            Gn += ((eta**2 * MR[k, :k]).astype(G_dtype) @ G[:k, : k * N_R]).reshape(k, N_R)
+        G[k + 1, k * N_R:(k + 1) * N_R] = 1.0
+        timing["M_R"] += tic() - t5
+
+    kernels = dict(lamhat=lamhat, mu=mu, M_C=_symmetrize(MC), M_R=MR)
+    return kernels, m, loss, acc, timing
+
+
+def _chol_row(chol, MC, k):
+    """Fill row k of the lower Cholesky factor of M_C[:k+1, :k+1] (pivots that vanish are dropped)."""
+    if k == 0:
+        chol[0, 0] = math.sqrt(max(MC[0, 0], 0.0))
+        return
+    diag = np.diagonal(chol)[:k]
+    active = diag > 1e-12 * max(float(np.sqrt(MC[k, k])) if MC[k, k] > 0 else 0.0, 1e-300)
+    if active.all():
+        row = solve_triangular(chol[:k, :k], MC[k, :k], lower=True, check_finite=False)
+    else:
+        row = np.zeros(k)
+        idx = np.flatnonzero(active)
+        if idx.size:
+            row[idx] = solve_triangular(chol[np.ix_(idx, idx)], MC[k, idx], lower=True, check_finite=False)
+    chol[k, :k] = row
+    chol[k, k] = math.sqrt(max(MC[k, k] - float(row @ row), 0.0))
+
+
+def _symmetrize(lower):
+    return np.tril(lower) + np.tril(lower, -1).T
+
+
+# --------------------------------------------------------------------------------- two-time
+def two_time(problem: Problem, training: Training, kernels: dict, m: np.ndarray, m0: float):
+    """Response Rw, P0 and the correlation C(t, t') from the kernels (sheet §4).
+
+    Rw[k+1, j] = (1 - eta lamtilde_k) Rw[k, j] + eta^2 sum_{j<i<k} M_R[k, i] Rw[i, j], Rw[j+1, j] = 1;
+    P0 the same recursion from P0[0] = 1; C_perp = (R - m0^2) P0 P0^T + eta^2 Rw M_C Rw^T and
+    C = C_perp + m m^T. All three come from one triangular inverse of size T + 1.
+    """
+    T = training.steps
+    eta = training.eta
+    A = np.eye(T + 1)
+    idx = np.arange(T)
+    A[idx + 1, idx] = -(1.0 - eta * (problem.lam + kernels["lamhat"]))
+    A[1:, :T] -= eta**2 * np.tril(kernels["M_R"], -1)
+    inv = solve_triangular(A, np.eye(T + 1), lower=True, unit_diagonal=True, check_finite=False)
+    P0 = inv[:, 0]
+    Rw = inv[:, 1:]
+    C = (training.R - m0 * m0) * np.outer(P0, P0) + eta**2 * (Rw @ kernels["M_C"] @ Rw.T) + np.outer(m, m)
+    return Rw, P0, C
+
+
+# ------------------------------------------------------------------------------------ solver
+def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
+               response_samples: int = 300, damping: float = 1.0, max_iter: int = 4,
+               tol: float = 0.0, seed: int = 0, m0: float | None = None, d: int | None = None,
+               init: Result | None = None, return_kernels: bool = False,
+               progress: bool | None = None, G_dtype: str = "float32") -> Result:
+    """Solve the DMFT equations of the paper (sheet §4) and return the d -> infinity learning curves.
+
+    Parameters
+    ----------
+    problem, training : Problem, Training
+        The learning problem and the algorithm; the DMFT uses the same step eta (discrete time).
+    samples : int
+        Draws N of the effective process per iteration (rounded up to even).
+    response_samples : int
+        Draws N_R (a subset of the N) used for the response kernel M_R.
+    damping : float in (0, 1]
+        New kernels = (1 - damping) old + damping estimate. 1 makes every iteration an
+        independent replica; smaller values average the kernels over iterations.
+    max_iter : int
+        Maximum number of iterations (sweeps), >= 1.
+    tol : float
+        Stop as soon as at least two iterations are done and the Monte-Carlo error of the
+        returned gen_error is <= tol at every time. 0 runs exactly ``max_iter`` iterations.
+    seed : int
+        Seed of the random draws; the same seed gives the same numbers.
+    m0 : float, optional
+        Initial magnetisation. Needed (> 0) for three clusters, whose symmetry keeps m = 0
+        otherwise (sheet §6); default 0 for two clusters.
+    d : int, optional
+        For three clusters without ``m0``: use the finite-d value sqrt(2 R / (pi d)).
+    init : Result, optional
+        A previous solution (same problem and training up to the horizon, kernels returned) to
+        start from; a shorter horizon is extended.
+    return_kernels : bool
+        Put C(t, t'), R(t, t') and the kernels M_C, M_R, lamhat, mu in ``result.extras``.
+
+    Returns
+    -------
+    Result
+        Curves at every step k = 0..T averaged over iterations; ``*_sem`` is the standard error
+        of that average from the scatter between iterations (independent replicas for
+        damping = 1; for damping < 1 the iterations are correlated and the error is inflated by
+        the AR(1) factor sqrt((2 - damping)/damping)). ``status`` 0 if the requested tol was met
+        (or tol = 0), 1 otherwise; ``stats`` has iterations, kernel change per iteration and
+        time per phase.
+    """
+    samples = check_int("samples", samples, lo=2)
+    samples += samples % 2
+    response_samples = check_int("response_samples", response_samples, lo=2, hi=samples)
+    response_samples += response_samples % 2
+    damping = check_real("damping", damping, lo=0, hi=1, lo_open=True)
+    max_iter = check_int("max_iter", max_iter, lo=1)
+    tol = check_real("tol", tol, lo=0)
+    seed = check_int("seed", seed, lo=0)
+    if m0 is None:
+        if problem.clusters == 3:
+            if d is None:
+                raise ParameterError(
+                    "m0 is missing: three clusters need an initial magnetisation m0 > 0 "
+                    "(give m0, or d to use sqrt(2R/(pi d)))")
+            d = check_int("d", d, lo=1)
+            m0 = finite_d_m0(training.R, d)
+        else:
+            m0 = 0.0
+    m0 = check_real("m0", m0, lo=0)
+    if problem.clusters == 3 and m0 == 0.0:
+        raise ParameterError("m0 = 0 is out of range for three clusters: must be > 0 (sheet §6 symmetry)")
+    if m0 * m0 > training.R and training.R > 0:
+        raise ParameterError(f"m0 = {m0:g} is out of range: must be <= sqrt(R) = {math.sqrt(training.R):g}")
+    T = training.steps
+    G_bytes = (T + 1) * T * response_samples * np.dtype(G_dtype).itemsize
+    work_bytes = 4 * (T + 1) * samples * 8 + G_bytes
+    from .simulation import available_memory  # noqa: PLC0415 (shared helper)
+    avail = available_memory()
+    if work_bytes > 0.8 * avail:
+        raise ParameterError(
+            f"samples = {samples}, response_samples = {response_samples} at T = {T} steps need "
+            f"{work_bytes / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB is available: lower samples or response_samples")
+
+    old, T_known = None, 0
+    if init is not None:
+        old, T_known = _kernels_from(init, T)
+
+    rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
+    runs = []
+    changes = []
+    timing = dict(process=0.0, noise=0.0, M_C=0.0, M_R=0.0, two_time=0.0)
+    status, message = 0, "success"
+    bar = tqdm(total=max_iter, desc="dmft", unit="it", disable=progress is False,
+               delay=0 if progress else 2.0, leave=False)
+    try:
+        for it in range(max_iter):
+            gamma = np.ones(T)
+            if old is not None:
+                gamma[:T_known] = damping
+            new, m, loss, acc, tm = _sweep(problem, training, old, gamma, samples, response_samples,
+                                           m0, rng, G_dtype)
+            for key in tm:
+                timing[key] += tm[key]
+            t0 = time.perf_counter()
+            Rw, P0, C = two_time(problem, training, new, m, m0)
+            timing["two_time"] += time.perf_counter() - t0
+            norm = np.diagonal(C).copy()
+            gen = problem.gen_error(m, norm)
+            for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
+                bad = np.flatnonzero(~np.isfinite(arr))
+                if bad.size:
+                    raise DivergenceError(
+                        f"DMFT diverged: {name} is not finite at time step {bad[0]} "
+                        f"(t = {bad[0] * training.eta:g}); use a smaller eta (now {training.eta:g}) or more damping")
+            runs.append(np.stack([gen, loss, acc, m, norm]))
+            changes.append(_change(old, new) if old is not None else float("nan"))
+            old, T_known = new, T
+            curves = _average(runs, damping)
+            err = float(np.nanmax(curves["gen_error_sem"])) if len(runs) > 1 else float("inf")
+            bar.set_postfix(change=f"{changes[-1]:.2e}", err=f"{err:.1e}")
+            bar.update()
+            if tol > 0 and len(runs) >= 2 and err <= tol:
+                break
+    finally:
+        bar.close()
+    if tol > 0 and err > tol:
+        status = 1
+        message = (f"not converged: Monte-Carlo error of gen_error {err:.2g} > tol {tol:g} after "
+                   f"{len(runs)} iterations; increase max_iter or samples")
+    wall = time.perf_counter() - t_start
+    params = dict(problem=problem.params(), training=training.params(), samples=samples,
+                  response_samples=response_samples, damping=damping, max_iter=max_iter, tol=tol,
+                  seed=seed, m0=m0, d=d, version=__version__)
+    stats = dict(wall_time=wall, iterations=len(runs), kernel_change=changes,
+                 final_kernel_change=changes[-1], max_gen_error_sem=err, timing=timing, steps=T)
+    extras = {}
+    if return_kernels:
+        extras = dict(C=C, R=Rw, P0=P0, **{k: old[k] for k in KERNELS})
+    return Result(t=training.times, method="dmft", params=params, status=status, message=message,
+                  stats=stats, extras=extras, **curves)
+
+
+def _average(runs, damping):
+    """Mean over iterations and its standard error (AR(1)-corrected for damping < 1)."""
+    arr = np.asarray(runs)  # (iterations, observable, time)
+    mean = arr.mean(axis=0)
+    n = arr.shape[0]
+    if n > 1:
+        sem = arr.std(axis=0, ddof=1) / math.sqrt(n) * math.sqrt((2.0 - damping) / damping)
+    else:
+        sem = np.full_like(mean, np.nan)
+    out = {}
+    for i, name in enumerate(OBSERVABLES):
+        out[name], out[name + "_sem"] = mean[i], sem[i]
+    return out
+
+
+def _change(old, new):
+    """Relative RMS change of all kernels between two iterates."""
+    num = sum(float(np.sum((new[k] - old[k]) ** 2)) for k in KERNELS)
+    den = sum(float(np.sum(new[k] ** 2)) for k in KERNELS)
+    return math.sqrt(num / den) if den > 0 else 0.0
+
+
+def _kernels_from(init: Result, T: int):
+    """Kernels of a previous solution, cut or zero-padded to T steps."""
+    ex = init.extras
+    if not all(k in ex for k in KERNELS):
+        raise ParameterError("init has no kernels: solve it with return_kernels=True")
+    T_old = len(ex["lamhat"])
+    n = min(T, T_old)
+    out = dict(lamhat=np.zeros(T), mu=np.zeros(T), M_C=np.zeros((T, T)), M_R=np.zeros((T, T)))
+    out["lamhat"][:n] = ex["lamhat"][:n]
+    out["mu"][:n] = ex["mu"][:n]
+    out["M_C"][:n, :n] = ex["M_C"][:n, :n]
+    out["M_R"][:n, :n] = ex["M_R"][:n, :n]
+    return out, n
