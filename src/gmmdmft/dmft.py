@@ -119,6 +119,7 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
     s = training.initial_batch(rng, N)
     timing = dict(process=0.0, noise=0.0, M_C=0.0, M_R=0.0)
     tic = time.perf_counter
+    diag_max = 0.0
 
     for k in range(T + 1):
         t0 = tic()
@@ -156,7 +157,8 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
         timing["M_R"] += t3 - t2
 
         # noise: xi_k = sum_j chol[k, j] z_j, the row of the Cholesky factor of M_C (causal)
-        _chol_row(chol, MC, k)
+        diag_max = max(diag_max, MC[k, k])
+        _chol_row(chol, MC, k, 1e-9 * diag_max)
         Z[k] = rng.standard_normal(N)
         xi = chol[k, : k + 1] @ Z[: k + 1]
         t4 = tic()
@@ -189,22 +191,22 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
     return kernels, m, loss, acc, timing
 
 
-def _chol_row(chol, MC, k):
-    """Fill row k of the lower Cholesky factor of M_C[:k+1, :k+1] (pivots that vanish are dropped)."""
+def _chol_row(chol, MC, k, jitter):
+    """Fill row k of the lower Cholesky factor of M_C[:k+1, :k+1] + diag(jitter).
+
+    M_C is close to singular (at early times the F paths are smooth functions of the few
+    quenched variables), so the conditional variance M_C[k,k] - |row|^2 is a difference of
+    nearly equal numbers. The jitter (1e-9 of the largest diagonal so far) adds independent
+    white noise of that variance to xi, far below the Monte-Carlo noise, and bounds the
+    condition number of the factor by about sqrt(T * 1e9), which keeps the solve accurate.
+    """
+    d_k = MC[k, k] + jitter
     if k == 0:
-        chol[0, 0] = math.sqrt(max(MC[0, 0], 0.0))
+        chol[0, 0] = math.sqrt(max(d_k, 0.0))
         return
-    diag = np.diagonal(chol)[:k]
-    active = diag > 1e-12 * max(float(np.sqrt(MC[k, k])) if MC[k, k] > 0 else 0.0, 1e-300)
-    if active.all():
-        row = solve_triangular(chol[:k, :k], MC[k, :k], lower=True, check_finite=False)
-    else:
-        row = np.zeros(k)
-        idx = np.flatnonzero(active)
-        if idx.size:
-            row[idx] = solve_triangular(chol[np.ix_(idx, idx)], MC[k, idx], lower=True, check_finite=False)
+    row = solve_triangular(chol[:k, :k], MC[k, :k], lower=True, check_finite=False)
     chol[k, :k] = row
-    chol[k, k] = math.sqrt(max(MC[k, k] - float(row @ row), 0.0))
+    chol[k, k] = math.sqrt(max(d_k - float(row @ row), jitter))
 
 
 def _symmetrize(lower):
@@ -268,6 +270,12 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
         start from; a shorter horizon is extended.
     return_kernels : bool
         Put C(t, t'), R(t, t') and the kernels M_C, M_R, lamhat, mu in ``result.extras``.
+    progress : bool or None
+        Progress bar over iterations (None: only when the solve takes more than 2 seconds).
+    G_dtype : {"float32", "float64"}
+        Storage of the per-draw responses G used for M_R. float32 halves the memory traffic of
+        the costliest phase; its rounding (~1e-6 relative) is far below the Monte-Carlo noise of
+        M_R (~1/sqrt(response_samples)).
 
     Returns
     -------

@@ -172,12 +172,14 @@ class Problem:
         """Generalisation error from m = w.v*/d and C = |w|^2/d (sheet §3, paper Eq. 25).
 
         For a fresh sample w.x/sqrt(d) = c m + sqrt(delta C) g with g ~ N(0, 1), exactly at any d.
+        At w = 0 (C = 0, hence m = 0 since m^2 <= C) the two-cluster prediction sign(0) is a tie;
+        the error is 1/2, the limit w -> 0 from a random direction (e.g. GD started with R = 0).
         """
         m = np.asarray(m, dtype=float)
         s = np.sqrt(2.0 * self.delta * np.asarray(C, dtype=float))
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.clusters == 2:
-                return 0.5 * erfc(m / s)
+                return np.where(s > 0, 0.5 * erfc(m / s), 0.5)[()]
             L = self.L
             return 0.5 * erfc(L / s) + 0.25 * (erf((L - m) / s) + erf((L + m) / s))
 

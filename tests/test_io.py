@@ -1,0 +1,71 @@
+"""Files: CSV + JSON sidecar round trip, atomic writes, output-path checks."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import gmmdmft
+from gmmdmft import ParameterError, Problem, Training, simulate
+from gmmdmft.io import check_output_path, read_result, sidecar_path, write_result
+from gmmdmft.result import CSV_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def result():
+    return simulate(Problem(), Training(t_max=1.0), d=30, seeds=2, progress=False)
+
+
+def test_round_trip_is_exact(result, tmp_path):
+    csv_path, json_path = write_result(result, tmp_path / "r.csv", command="gmmdmft simulate")
+    assert json_path == sidecar_path(csv_path) == tmp_path / "r.json"
+    back = read_result(csv_path)
+    for c in CSV_COLUMNS:  # 17 significant digits: float64 values come back bit for bit
+        assert np.array_equal(back[c], getattr(result, c), equal_nan=True), c
+    meta = back["meta"]
+    assert meta["package"] == "gmmdmft" and meta["version"] == gmmdmft.__version__
+    assert meta["command"] == "gmmdmft simulate" and meta["method"] == "simulate"
+    assert meta["params"]["problem"] == result.params["problem"]
+    assert meta["stats"]["steps"] == 5
+    # nothing but the two files: the temporaries were renamed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.json"]
+
+
+def test_single_seed_sem_is_nan_in_csv_and_json_is_strict(tmp_path):
+    r = simulate(Problem(), Training(t_max=0.4), d=20, seeds=1, progress=False)
+    r.stats["odd"] = math.nan  # non-finite numbers become null, so the JSON stays standard
+    write_result(r, tmp_path / "one.csv")
+    back = read_result(tmp_path / "one.csv")
+    assert np.all(np.isnan(back["gen_error_sem"]))
+    meta = json.loads((tmp_path / "one.json").read_text())
+    assert meta["stats"]["odd"] is None
+
+
+def test_overwrites_existing_files(result, tmp_path):
+    (tmp_path / "r.csv").write_text("old")
+    (tmp_path / "r.json").write_text("old")
+    write_result(result, tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().startswith("t,gen_error,")
+    assert json.loads((tmp_path / "r.json").read_text())["package"] == "gmmdmft"
+
+
+def test_check_output_path(tmp_path):
+    assert check_output_path(tmp_path / "a.csv") == tmp_path / "a.csv"
+    with pytest.raises(ParameterError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "a.csv")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ParameterError, match="is not a directory"):
+        check_output_path(tmp_path / "f" / "a.csv")
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(ParameterError, match="is a directory"):
+        check_output_path(tmp_path / "d.csv")
+    with pytest.raises(ParameterError, match=r"\.json"):
+        check_output_path(tmp_path / "a.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "f"]  # the probe is removed
+
+
+def test_read_result_rejects_foreign_csv(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="header"):
+        read_result(tmp_path / "x.csv")
