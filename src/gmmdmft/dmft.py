@@ -92,7 +92,12 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
     """One causal forward sweep: sample N draws and update the kernels time step by time step.
 
     ``old`` holds the previous iterate's kernels (or None); the time-k kernels become
-    (1 - gamma_k) old_k + gamma_k estimate_k. Returns (kernels, per-draw observables, m).
+    (1 - gamma_k) old_k + gamma_k estimate_k. For the noise this is done on the Gaussian paths,
+    xi = sqrt(1 - gamma) xi_old + sqrt(gamma) xi_est with xi_old ~ N(0, old M_C) drawn up front
+    and xi_est drawn causally from the current draws' estimate: the mixture is positive
+    semi-definite by construction, which mixing the rows of M_C before a Cholesky is not when
+    gamma varies with time (warm start from a shorter horizon).
+    Returns (kernels, m, training loss, training accuracy, timings).
     """
     T = training.steps
     eta, lam = training.eta, problem.lam
@@ -103,7 +108,8 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
 
     lamhat = np.zeros(T)
     mu = np.zeros(T)
-    MC = np.zeros((T, T))  # lower triangle filled (symmetric)
+    MC = np.zeros((T, T))  # lower triangle filled (symmetric): the kernel xi actually has
+    MC_est = np.zeros((T, T))  # this sweep's estimate alone (lower triangle)
     MR = np.zeros((T, T))  # strictly lower
     chol = np.zeros((T, T))
     m = np.empty(T + 1)
@@ -120,6 +126,11 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
     timing = dict(process=0.0, noise=0.0, M_C=0.0, M_R=0.0)
     tic = time.perf_counter
     diag_max = 0.0
+    a_mix = np.sqrt(1.0 - gamma)
+    b_mix = np.sqrt(gamma)
+    xi_old = None
+    if old is not None and np.any(gamma < 1.0):
+        xi_old = _gaussian_paths(old["M_C"], rng, N)
 
     for k in range(T + 1):
         t0 = tic()
@@ -144,8 +155,10 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
         t1 = tic()
         timing["process"] += t1 - t0
 
-        row = (alpha * Delta / N) * (Fh[: k + 1] @ F)
-        MC[k, : k + 1] = g * row + (keep * old["M_C"][k, : k + 1] if keep else 0.0)
+        MC_est[k, : k + 1] = (alpha * Delta / N) * (Fh[: k + 1] @ F)
+        MC[k, : k + 1] = b_mix[k] * b_mix[: k + 1] * MC_est[k, : k + 1]
+        if keep:
+            MC[k, : k + 1] += a_mix[k] * a_mix[: k + 1] * old["M_C"][k, : k + 1]
         t2 = tic()
         timing["M_C"] += t2 - t1
 
@@ -157,10 +170,13 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
         timing["M_R"] += t3 - t2
 
         # noise: xi_k = sum_j chol[k, j] z_j, the row of the Cholesky factor of M_C (causal)
-        diag_max = max(diag_max, MC[k, k])
-        _chol_row(chol, MC, k, 1e-9 * diag_max)
+        diag_max = max(diag_max, MC_est[k, k])
+        _chol_row(chol, MC_est, k, 1e-9 * diag_max)
         Z[k] = rng.standard_normal(N)
         xi = chol[k, : k + 1] @ Z[: k + 1]
+        if keep:
+            xi *= b_mix[k]
+            xi += a_mix[k] * xi_old[k]
         t4 = tic()
         timing["noise"] += t4 - t3
 
@@ -207,6 +223,13 @@ def _chol_row(chol, MC, k, jitter):
     row = solve_triangular(chol[:k, :k], MC[k, :k], lower=True, check_finite=False)
     chol[k, :k] = row
     chol[k, k] = math.sqrt(max(d_k - float(row @ row), jitter))
+
+
+def _gaussian_paths(M, rng, N):
+    """N Gaussian paths with covariance M (T x T), via eigenvalues clipped at zero (sheet §7)."""
+    vals, vecs = np.linalg.eigh(M)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    return root @ rng.standard_normal((M.shape[0], N))
 
 
 def _symmetrize(lower):
@@ -357,7 +380,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
             old, T_known = new, T
             curves = _average(runs, damping)
             err = float(np.nanmax(curves["gen_error_sem"])) if len(runs) > 1 else float("inf")
-            bar.set_postfix(change=f"{changes[-1]:.2e}", err=f"{err:.1e}")
+            bar.set_postfix(change=f"{changes[-1]:.2e}", err=f"{err:.1e}", refresh=False)
             bar.update()
             if tol > 0 and len(runs) >= 2 and err <= tol:
                 break

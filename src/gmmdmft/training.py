@@ -98,13 +98,13 @@ class Training:
 
     def initial_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Batch indicators s(0) (float 0/1 array of length n)."""
-        if self.algorithm == "gd":
+        if not self.stochastic:  # full batch: draw nothing, so b = 1 reproduces GD exactly
             return np.ones(n)
         return (rng.random(n) < self.b).astype(float)
 
     def next_batch(self, rng: np.random.Generator, s: np.ndarray) -> np.ndarray:
         """Batch indicators s(k+1) given s(k) (sheet §2)."""
-        if self.algorithm == "gd":
+        if not self.stochastic:
             return s
         u = rng.random(s.shape)
         if self.algorithm == "sgd":
