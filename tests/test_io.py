@@ -69,3 +69,31 @@ def test_read_result_rejects_foreign_csv(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="header"):
         read_result(tmp_path / "x.csv")
+
+
+def test_not_writable_directory_is_reported(tmp_path, monkeypatch):
+    # Root may write into a mode-0555 directory, so the refusal is simulated at the one place
+    # where the check touches the file system: creating the probe file.
+    import gmmdmft.io as gio
+
+    def refuse(directory, stem):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(gio, "_open_temp", refuse)
+    with pytest.raises(ParameterError, match=r"^out = .*: directory .* is not writable"):
+        check_output_path(tmp_path / "a.csv")
+
+
+def test_numerics_never_import_io_or_cli():
+    # one-way data flow: problem -> training -> simulation / dmft -> result -> io / cli
+    import subprocess
+    import sys
+    code = (
+        "import importlib, pkgutil, sys, gmmdmft\n"
+        "for m in pkgutil.iter_modules(gmmdmft.__path__):\n"
+        "    if m.name not in ('io', 'cli', '__main__'):\n"
+        "        importlib.import_module('gmmdmft.' + m.name)\n"
+        "print(sorted(k for k in sys.modules if k in ('gmmdmft.io', 'gmmdmft.cli')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

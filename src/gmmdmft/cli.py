@@ -1,4 +1,5 @@
-"""Command line: ``gmmdmft simulate`` and ``gmmdmft reference`` (the last step of the data flow).
+"""Command line: ``gmmdmft simulate``, ``gmmdmft dmft`` and ``gmmdmft reference`` (the last step
+of the data flow).
 
 Options are declared once, as :class:`Option` records grouped in :data:`PROBLEM_OPTIONS`,
 :data:`TRAINING_OPTIONS`, :data:`SIMULATION_OPTIONS` and :data:`OUTPUT_OPTIONS`; the decorators
@@ -44,7 +45,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from ._validation import DivergenceError, ParameterError, check_int, check_real
-from .io import check_output_path, format_table, sidecar_path, write_result
+from .dmft import solve_dmft
+from .io import check_output_path, format_table, sidecar_path, write_kernels, write_result
 from .problem import CLUSTERS, LOSSES, Problem, bayes_optimal_error, oracle_error, oracle_threshold
 from .simulation import DTYPES, simulate
 from .training import ALGORITHMS, Training
@@ -134,6 +136,26 @@ OUTPUT_OPTIONS: tuple[Option, ...] = (
 )
 
 SIMULATE_OPTIONS = PROBLEM_OPTIONS + TRAINING_OPTIONS + SIMULATION_OPTIONS + OUTPUT_OPTIONS
+
+SOLVER_OPTIONS: tuple[Option, ...] = (
+    Option("samples", "--samples", "int", 20000, "Draws N of the effective process per iteration (>= 2)."),
+    Option("response_samples", "--response-samples", "int", 300,
+           "Draws (of the N) used for the response kernel M_R (2 ... N)."),
+    Option("damping", "--damping", "real", 1.0, "Kernel mixing in (0, 1]; 1 makes iterations "
+           "independent replicas."),
+    Option("max_iter", "--max-iter", "int", 16, "Maximum number of iterations (>= 1)."),
+    Option("tol", "--tol", "real", 1e-3, "Stop when the Monte-Carlo error of gen_error is <= tol "
+           "at every time (after >= 4 iterations); 0 runs exactly --max-iter iterations."),
+    Option("seed", "--seed", "int", 0, "Seed of the solver's random draws (>= 0)."),
+    Option("m0", "--m0", "real", None, "Initial magnetisation m(0) (>= 0; three clusters need "
+           "it > 0, or --d)."),
+    Option("d", "--d", "int", None, "Three clusters without --m0: use m(0) = sqrt(2R/(pi d)) of "
+           "dimension d."),
+    Option("save_kernels", "--save-kernels", "str", None, "Also write C(t,t'), R(t,t') and the "
+           "kernels M_C, M_R, lamhat, mu to this .npz file.", metavar="FILE.npz"),
+)
+
+DMFT_OPTIONS = PROBLEM_OPTIONS + TRAINING_OPTIONS + SOLVER_OPTIONS + OUTPUT_OPTIONS
 
 
 def add_options(options: Sequence[Option]) -> Callable:
@@ -275,6 +297,35 @@ def simulate_cmd(ctx, config, quiet, **flags):
                           seed0=params["seed0"], every=params["every"], dtype=params["dtype"],
                           progress=progress_wanted(quiet))
     emit_result(ctx, result, params, quiet)
+
+
+@cli.command("dmft")
+@problem_options
+@training_options
+@add_options(SOLVER_OPTIONS)
+@output_options
+@click.pass_context
+def dmft_cmd(ctx, config, quiet, **flags):
+    """Solve the DMFT equations (d -> infinity) and write the learning curves; the *_sem columns
+    hold the solver's Monte-Carlo error."""
+    params = merge_params(flags, config, DMFT_OPTIONS)
+    problem, training = build_problem_training(params)
+    check_output_path_option(params)
+    if params["save_kernels"] is not None:
+        check_output_path(params["save_kernels"], name="save_kernels")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = solve_dmft(problem, training, samples=params["samples"],
+                            response_samples=params["response_samples"], damping=params["damping"],
+                            max_iter=params["max_iter"], tol=params["tol"], seed=params["seed"],
+                            m0=params["m0"], d=params["d"],
+                            return_kernels=params["save_kernels"] is not None,
+                            progress=progress_wanted(quiet))
+    if params["save_kernels"] is not None:
+        write_kernels(result, params["save_kernels"])
+    emit_result(ctx, result, params, quiet)
+    if not result.success:
+        error_line = f"{PROG}: warning: {result.message}"
+        click.echo(error_line, err=True)
 
 
 _REFERENCE_OPTIONS = tuple(o for o in PROBLEM_OPTIONS if o.key in ("clusters", "alpha", "delta"))

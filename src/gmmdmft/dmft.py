@@ -50,6 +50,8 @@ from .result import OBSERVABLES, Result
 from .training import Training
 
 KERNELS = ("lamhat", "mu", "M_C", "M_R")
+# the error estimate needs a few replicas before it can stop the iteration (3 degrees of freedom)
+MIN_ITER_FOR_TOL = 4
 
 
 def finite_d_m0(R: float, d: int) -> float:
@@ -259,8 +261,8 @@ def two_time(problem: Problem, training: Training, kernels: dict, m: np.ndarray,
 
 # ------------------------------------------------------------------------------------ solver
 def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
-               response_samples: int = 300, damping: float = 1.0, max_iter: int = 4,
-               tol: float = 0.0, seed: int = 0, m0: float | None = None, d: int | None = None,
+               response_samples: int = 300, damping: float = 1.0, max_iter: int = 16,
+               tol: float = 1e-3, seed: int = 0, m0: float | None = None, d: int | None = None,
                init: Result | None = None, return_kernels: bool = False,
                progress: bool | None = None, G_dtype: str = "float32") -> Result:
     """Solve the DMFT equations of the paper (sheet §4) and return the d -> infinity learning curves.
@@ -279,7 +281,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     max_iter : int
         Maximum number of iterations (sweeps), >= 1.
     tol : float
-        Stop as soon as at least two iterations are done and the Monte-Carlo error of the
+        Stop as soon as at least 4 iterations are done and the Monte-Carlo error of the
         returned gen_error is <= tol at every time. 0 runs exactly ``max_iter`` iterations.
     seed : int
         Seed of the random draws; the same seed gives the same numbers.
@@ -331,7 +333,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     m0 = check_real("m0", m0, lo=0)
     if problem.clusters == 3 and m0 == 0.0:
         raise ParameterError("m0 = 0 is out of range for three clusters: must be > 0 (sheet §6 symmetry)")
-    if m0 * m0 > training.R and training.R > 0:
+    if m0 * m0 > training.R:
         raise ParameterError(f"m0 = {m0:g} is out of range: must be <= sqrt(R) = {math.sqrt(training.R):g}")
     T = training.steps
     G_bytes = (T + 1) * T * response_samples * np.dtype(G_dtype).itemsize
@@ -382,7 +384,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
             err = float(np.nanmax(curves["gen_error_sem"])) if len(runs) > 1 else float("inf")
             bar.set_postfix(change=f"{changes[-1]:.2e}", err=f"{err:.1e}", refresh=False)
             bar.update()
-            if tol > 0 and len(runs) >= 2 and err <= tol:
+            if tol > 0 and len(runs) >= MIN_ITER_FOR_TOL and err <= tol:
                 break
     finally:
         bar.close()

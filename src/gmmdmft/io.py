@@ -27,7 +27,7 @@ from . import __version__
 from ._validation import ParameterError
 from .result import CSV_COLUMNS
 
-__all__ = ["check_output_path", "read_result", "sidecar_path", "write_result"]
+__all__ = ["check_output_path", "read_result", "sidecar_path", "write_kernels", "write_result"]
 
 
 def sidecar_path(path) -> Path:
@@ -198,3 +198,27 @@ def _unlink_quietly(p) -> None:
         os.unlink(p)
     except OSError:
         pass
+
+
+def write_kernels(result, path) -> Path:
+    """Write the two-time functions and kernels of a DMFT result to ``path`` (.npz), atomically.
+
+    Arrays: ``t``, ``C`` (C(t, t')), ``R`` (response R(t, t'), rows t_k, columns t_j), ``P0``,
+    ``M_C``, ``M_R``, ``lamhat``, ``mu``, plus ``meta``: a JSON string with the parameters and
+    the package version.
+    """
+    path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in result.extras.items()}
+    meta = dict(package="gmmdmft", version=__version__, params=result.params, status=result.status,
+                message=result.message, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    fd, tmp = _open_temp(path.parent, "." + path.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, t=result.t, meta=json.dumps(_jsonable(meta)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return path

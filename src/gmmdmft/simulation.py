@@ -123,7 +123,7 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
                   dtype=dtype, version=__version__)
     stats = dict(wall_time=wall, steps=T, matvec_time=t_products,
                  time_per_step=wall / (seeds * T))
-    return Result(t=training.eta * rec, method="simulate", params=params, stats=stats, **curves)
+    return Result(t=training.times[rec], method="simulate", params=params, stats=stats, **curves)
 
 
 def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> float:

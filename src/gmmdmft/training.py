@@ -84,7 +84,7 @@ class Training:
     @property
     def times(self) -> np.ndarray:
         """Times t_k = k eta, k = 0..T."""
-        return self.eta * np.arange(self.steps + 1)
+        return np.round(self.eta * np.arange(self.steps + 1), 12)  # 0.6, not 0.6000000000000001
 
     @property
     def stochastic(self) -> bool:
