@@ -27,7 +27,8 @@ from . import __version__
 from ._validation import ParameterError
 from .result import CSV_COLUMNS
 
-__all__ = ["check_output_path", "read_result", "sidecar_path", "write_kernels", "write_result"]
+__all__ = ["check_output_dir", "check_output_path", "read_result", "sidecar_path", "write_kernels",
+           "write_result"]
 
 
 def sidecar_path(path) -> Path:
@@ -66,7 +67,37 @@ def check_output_path(path, name: str = "out") -> Path:
     return p
 
 
-def write_result(result, path, *, command: str | None = None) -> tuple[Path, Path]:
+def check_output_dir(path, name: str = "out", create: bool = True) -> Path:
+    """Check that ``path`` is (or, with ``create``, can be made) a writable directory.
+
+    Creates it (and its parents) when missing and ``create`` is true. Raises
+    :class:`ParameterError` with one line naming the path and the reason; writability is tested
+    by creating and removing a file, as in :func:`check_output_path`.
+    """
+    p = Path(path)
+    label = f"{name} = {str(path)!r}"
+    if str(path) == "":
+        raise ParameterError(f"{label}: not a directory name")
+    if p.exists() and not p.is_dir():
+        raise ParameterError(f"{label}: is a file, not a directory")
+    if not p.exists():
+        if not create:
+            raise ParameterError(f"{label}: directory does not exist")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ParameterError(f"{label}: cannot create the directory ({e.strerror or e})") from None
+    try:
+        fd, probe = _open_temp(p, ".gmmdmft-write-test")
+    except OSError as e:
+        raise ParameterError(f"{label}: directory is not writable ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return p
+
+
+def write_result(result, path, *, command: str | None = None,
+                 meta: dict | None = None) -> tuple[Path, Path]:
     """Write ``result`` to ``path`` (CSV) and its JSON sidecar; return both paths.
 
     Parameters
@@ -77,13 +108,16 @@ def write_result(result, path, *, command: str | None = None) -> tuple[Path, Pat
         The CSV file; the sidecar is the same path with the suffix ``.json``.
     command : str, optional
         The command line that produced the result, recorded in the sidecar.
+    meta : dict, optional
+        Further top-level fields of the sidecar (e.g. a cache key); they must not replace the
+        standard ones.
     """
     csv_path = check_output_path(path)
     json_path = sidecar_path(csv_path)
 
     table = format_table(result)
 
-    meta = {
+    meta_ = {
         "package": "gmmdmft",
         "version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -95,7 +129,11 @@ def write_result(result, path, *, command: str | None = None) -> tuple[Path, Pat
         "stats": result.stats,
         "csv": csv_path.name,
     }
-    text = json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n"
+    for k, v in (meta or {}).items():
+        if k in meta_:
+            raise ValueError(f"meta key {k!r} would replace a standard sidecar field")
+        meta_[k] = v
+    text = json.dumps(_jsonable(meta_), indent=2, allow_nan=False) + "\n"
 
     # both temporaries first, then the two renames: a failure leaves no half-written file
     tmp_csv = _write_temp(csv_path, table)
