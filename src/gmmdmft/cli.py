@@ -1,5 +1,5 @@
-"""Command line: ``gmmdmft simulate``, ``gmmdmft dmft`` and ``gmmdmft reference`` (the last step
-of the data flow).
+"""Command line: ``gmmdmft simulate``, ``gmmdmft dmft``, ``gmmdmft reference`` and ``gmmdmft figure``
+(the last step of the data flow).
 
 Options are declared once, as :class:`Option` records grouped in :data:`PROBLEM_OPTIONS`,
 :data:`TRAINING_OPTIONS`, :data:`SIMULATION_OPTIONS` and :data:`OUTPUT_OPTIONS`; the decorators
@@ -139,13 +139,14 @@ SIMULATE_OPTIONS = PROBLEM_OPTIONS + TRAINING_OPTIONS + SIMULATION_OPTIONS + OUT
 
 SOLVER_OPTIONS: tuple[Option, ...] = (
     Option("samples", "--samples", "int", 20000, "Draws N of the effective process per iteration (>= 2)."),
-    Option("response_samples", "--response-samples", "int", 300,
-           "Draws (of the N) used for the response kernel M_R (2 ... N)."),
+    Option("response_samples", "--response-samples", "int", 1000,
+           "Draws (of the N, importance-sampled) whose responses estimate M_R (2 ... N)."),
     Option("damping", "--damping", "real", 1.0, "Kernel mixing in (0, 1]; 1 makes iterations "
            "independent replicas."),
-    Option("max_iter", "--max-iter", "int", 16, "Maximum number of iterations (>= 1)."),
+    Option("max_iter", "--max-iter", "int", 12, "Maximum number of iterations (>= 1); the "
+           "first is burn-in."),
     Option("tol", "--tol", "real", 1e-3, "Stop when the Monte-Carlo error of gen_error is <= tol "
-           "at every time (after >= 4 iterations); 0 runs exactly --max-iter iterations."),
+           "at every time (after burn-in + 4 iterations); 0 runs exactly --max-iter iterations."),
     Option("seed", "--seed", "int", 0, "Seed of the solver's random draws (>= 0)."),
     Option("m0", "--m0", "real", None, "Initial magnetisation m(0) (>= 0; three clusters need "
            "it > 0, or --d)."),
@@ -347,6 +348,51 @@ def reference_cmd(**flags):
         err, u = oracle_error(delta), oracle_threshold(delta)
         click.echo(f"oracle error (three clusters, delta = {delta:g}): {err!r}")
         click.echo(f"oracle threshold u* (y = +1 iff |u| > u*, u ~ N(c, delta)): {u!r}")
+
+
+@cli.command("figure")
+@click.argument("which", required=False, metavar="{1,2,3,4,all}")
+@click.option("--panel", "panel_files", multiple=True, metavar="FILE.toml",
+              type=click.Path(path_type=Path),
+              help="Draw the panel defined in FILE.toml (copy one of gmmdmft/panels/*.toml and "
+                   "change it); may be repeated, and combined with a figure number.")
+@click.option("--quick", is_flag=True, default=False,
+              help="Reduced horizons, d, seeds and DMFT draws (each panel's [quick] table): "
+                   "all 8 panels in a few minutes.")
+@click.option("--out", "out", default="figures", show_default=True, metavar="DIR",
+              help="Output directory (created when missing); the cache is DIR/cache.")
+@click.option("--recompute", is_flag=True, default=False,
+              help="Ignore the cache: compute every curve again (and overwrite its cache entry).")
+@click.option("--workers", type=click.INT, default=None, metavar="N",
+              help="Parallel worker processes (>= 1) [default: number of cores]; 1 runs in "
+                   "this process.")
+@click.option("--quiet", "-q", is_flag=True, default=False,
+              help="No progress bar, no summary table (errors still print).")
+@click.pass_context
+def figure_cmd(ctx, which, panel_files, quick, out, recompute, workers, quiet):
+    """Reproduce the panels of the paper's Figs. 1-4: PNG + PDF per panel, each curve's CSV +
+    JSON, a manifest per panel and DIR/summary.csv (largest |DMFT - simulation| gap).
+
+    Curves are cached by a hash of their parameters and the package version: a second run
+    reuses them, and an interrupted run resumes where it stopped."""
+    from . import figures  # noqa: PLC0415
+
+    if which is not None and which not in figures.FIGURES:
+        raise ParameterError(f"figure = {which!r} is not one of: 1, 2, 3, 4, all")
+    if which is None and not panel_files:
+        raise ParameterError("no figure given: use gmmdmft figure {1,2,3,4,all} or --panel FILE.toml")
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    report = figures.make_figures(
+        (which,) if which is not None else (), panel_files, out=out, quick=quick,
+        recompute=recompute, workers=workers, progress=progress_wanted(quiet),
+        command=command_line(ctx), log=log)
+    run = report.run
+    for w in run.warnings:
+        click.echo(f"{PROG}: warning: {w}", err=True)
+    if not quiet:
+        click.echo(figures.format_summary(report.rows))
+    log(f"{run.jobs} jobs: {run.computed} computed, {run.reused} from the cache; "
+        f"wall time {report.wall:.1f} s; wrote {len(report.panels)} panel(s) to {report.out}")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -1,0 +1,98 @@
+"""Drawing one panel of the paper's figures (matplotlib; imported only by ``gmmdmft figure``).
+
+Layout as in the paper: DMFT as continuous lines, simulations as symbols with error bars
+(standard error over seeds), the dashed grey reference line (Bayes-optimal or oracle error), an
+inset (training accuracy, or the weight norm |w|^2/d for Fig. 2), axis labels t and
+epsilon_gen, and a legend naming the varied parameter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
+INSET_LABELS = {"train_accuracy": "train. acc.", "norm": r"$\|\mathbf{w}\|^2/d$"}
+
+
+def marker_indices(t: np.ndarray, dt: float | None, t_max: float) -> np.ndarray:
+    """Indices of the recorded times closest to 0, dt, 2 dt, ... (all of them without dt)."""
+    inside = np.flatnonzero(t <= t_max + 1e-9)
+    if dt is None or len(inside) == 0:
+        return inside
+    targets = np.arange(0.0, t_max + 1e-9, dt)
+    tt = t[inside]
+    pos = np.clip(np.searchsorted(tt, targets), 1, len(tt) - 1) if len(tt) > 1 else np.zeros(len(targets), int)
+    if len(tt) > 1:
+        left = pos - 1
+        pos = np.where(np.abs(tt[left] - targets) <= np.abs(tt[pos] - targets), left, pos)
+    return inside[np.unique(pos)]
+
+
+def draw_panel(panel, data, png_path, pdf_path) -> None:
+    """Draw ``panel`` from ``data`` = [(curve, dmft Result, [(d, simulation Result)])]."""
+    opts = panel.plot
+    fig = Figure(figsize=tuple(opts.get("figsize", (5.0, 3.8))), dpi=150)
+    ax = fig.add_axes((0.14, 0.13, 0.82, 0.78))
+    ins = None
+    if panel.inset != "none":
+        bounds = opts.get("inset_bounds", (0.5, 0.5, 0.46, 0.44))
+        ins = ax.inset_axes(bounds)
+    all_d = sorted({d for _, _, sims in data for d, _ in sims})
+    marker_of = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(all_d)}
+    dt = opts.get("marker_dt")
+    handles = []
+    for i, (curve, dres, sims) in enumerate(data):
+        color = COLORS[i % len(COLORS)]
+        keep = dres.t <= panel.t_max + 1e-9
+        ax.plot(dres.t[keep], dres.gen_error[keep], "-", color=color, lw=1.4, zorder=3)
+        if ins is not None:
+            ins.plot(dres.t[keep], getattr(dres, panel.inset)[keep], "-", color=color, lw=1.0)
+        for d, sres in sims:
+            idx = marker_indices(sres.t, dt, panel.t_max)
+            yerr = None
+            if d in curve.error_bar_d:
+                yerr = np.nan_to_num(sres.gen_error_sem[idx])
+            ax.errorbar(sres.t[idx], sres.gen_error[idx], yerr=yerr, fmt=marker_of[d], ms=3.2,
+                        mfc="none" if len(all_d) > 1 and d not in curve.error_bar_d else color,
+                        mec=color, ecolor=color, elinewidth=0.8, capsize=1.5, lw=0, zorder=4)
+            if ins is not None:
+                ins.plot(sres.t[idx], getattr(sres, panel.inset)[idx], marker_of[d], ms=2.0,
+                         color=color, mfc=color, lw=0)
+        single = len(all_d) == 1
+        handles.append(Line2D([], [], color=color, lw=1.4, marker=marker_of[all_d[0]] if single else None,
+                              ms=3.5, label=curve.label))
+    ref = panel.reference_value
+    if ref is not None:
+        ax.axhline(ref, ls="--", color="0.5", lw=1.0, zorder=1)
+        handles.append(Line2D([], [], ls="--", color="0.5", lw=1.0, label=panel.reference_label))
+    if len(all_d) > 1:
+        for d in all_d:
+            handles.append(Line2D([], [], lw=0, marker=marker_of[d], color="0.3", ms=3.5,
+                                  mfc="0.3" if any(d in c.error_bar_d for c, _, _ in data) else "none",
+                                  label=f"sim. $d = {d}$"))
+    ax.set_xlabel(r"$t$")
+    ax.set_ylabel(r"$\varepsilon_{\mathrm{gen}}$")
+    ax.set_xscale(opts.get("xscale", "linear"))
+    ax.set_xlim(*opts.get("xlim", (0.0, panel.t_max)))
+    if "ylim" in opts:
+        ax.set_ylim(*opts["ylim"])
+    title = panel.title + ("  [quick]" if panel.quick else "")
+    ax.set_title(title, fontsize=8.5)
+    leg = ax.legend(handles=handles, title=panel.legend_title, loc=opts.get("legend_loc", "best"),
+                    fontsize=7, title_fontsize=7, frameon=True, framealpha=0.85)
+    leg.set_zorder(10)
+    ax.text(0.01, 0.01, "lines: DMFT, symbols: simulations", transform=ax.transAxes,
+            fontsize=6, color="0.4", va="bottom")
+    if ins is not None:
+        ins.set_xlim(*opts.get("xlim", (0.0, panel.t_max)))
+        ins.set_xscale(opts.get("xscale", "linear"))
+        if "inset_ylim" in opts:
+            ins.set_ylim(*opts["inset_ylim"])
+        ins.set_xlabel(r"$t$", fontsize=7, labelpad=1)
+        ins.set_ylabel(INSET_LABELS[panel.inset], fontsize=7, labelpad=1)
+        ins.tick_params(labelsize=6, pad=1.5, length=2)
+    for path in (png_path, pdf_path):
+        fig.savefig(path, dpi=150)
