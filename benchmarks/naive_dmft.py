@@ -19,8 +19,13 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 
-def naive_dmft(problem, training, *, samples, response_samples, iterations, damping=0.5, seed=0, m0=0.0):
-    """Return (dict of curves, dict of per-phase seconds summed over iterations)."""
+def naive_dmft(problem, training, *, samples, response_samples, iterations, damping=0.5, seed=0, m0=0.0,
+               record=False):
+    """Return (dict of curves, dict of per-phase seconds summed over iterations).
+
+    With ``record`` the curves include ``history``: gen_error after every iteration.
+    """
+    history = []
     rng = np.random.default_rng(seed)
     T, eta, lam = training.steps, training.eta, problem.lam
     alpha, Delta = problem.alpha, problem.delta
@@ -89,8 +94,10 @@ def naive_dmft(problem, training, *, samples, response_samples, iterations, damp
         P0 = _response_p0(T, eta, lam + lamhat, MR)
         C = (training.R - m0**2) * np.outer(P0, P0) + eta**2 * Rw_full @ MC @ Rw_full.T + np.outer(m, m)
         timing["two_time"] += time.perf_counter() - t5
+        if record:
+            history.append(problem.gen_error(m, np.diagonal(C).copy()))
     norm = np.diagonal(C).copy()
-    return dict(gen_error=problem.gen_error(m, norm), m=m, norm=norm, train_loss=loss), timing
+    return dict(gen_error=problem.gen_error(m, norm), m=m, norm=norm, train_loss=loss, history=history), timing
 
 
 def _response(T, eta, lamtilde, MR):

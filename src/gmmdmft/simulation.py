@@ -105,12 +105,14 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
     rec = np.unique(np.r_[np.arange(0, T + 1, every), T])
     runs = np.empty((len(OBSERVABLES), seeds, len(rec)))
     t_start = time.perf_counter()
-    t_products = 0.0
+    t_products = t_steps = 0.0
     bar = tqdm(total=seeds * T, desc="simulate", unit="step", disable=progress is False,
                delay=0 if progress else 2.0, leave=False)
     try:
         for i in range(seeds):
-            t_products += _run_one(problem, training, d, seed0 + i, rec, dtype, runs[:, i], bar)
+            dt_products, dt_steps = _run_one(problem, training, d, seed0 + i, rec, dtype, runs[:, i], bar)
+            t_products += dt_products
+            t_steps += dt_steps
     finally:
         bar.close()
     wall = time.perf_counter() - t_start
@@ -121,13 +123,14 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
     params = dict(problem=problem.params(), training=training.params(), d=d, seeds=seeds,
                   seed0=seed0, seed_list=list(range(seed0, seed0 + seeds)), every=every,
                   dtype=dtype, version=__version__)
-    stats = dict(wall_time=wall, steps=T, matvec_time=t_products,
-                 time_per_step=wall / (seeds * T))
+    stats = dict(wall_time=wall, steps=T, matvec_time=t_products, step_time=t_steps,
+                 time_per_step=t_steps / (seeds * T), data_time=wall - t_steps)
     return Result(t=training.times[rec], method="simulate", params=params, stats=stats, **curves)
 
 
-def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> float:
-    """One seed; fills out[observable, record] and returns the time spent in the two products."""
+def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, float]:
+    """One seed; fills out[observable, record]; returns (time in the two products, time in the
+    step loop)."""
     rng = np.random.default_rng(seed)
     X, c, y = make_data(problem, d, rng, dtype)
     n = X.shape[0]
@@ -137,6 +140,7 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> float:
     T = training.steps
     dt_products = 0.0
     r = 0
+    t_loop = time.perf_counter()
     for k in range(T + 1):
         t0 = time.perf_counter()
         h = X @ w
@@ -164,8 +168,9 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> float:
         if training.stochastic:
             s = training.next_batch(rng, s)
         bar.update()
+    t_loop = time.perf_counter() - t_loop
     if not np.all(np.isfinite(out)):
         raise DivergenceError(
             f"the simulation diverged (non-finite observables, seed {seed}): "
             f"use a smaller eta (now {eta:g})")
-    return dt_products
+    return dt_products, t_loop
