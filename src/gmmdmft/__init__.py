@@ -14,6 +14,7 @@ from .problem import (  # noqa: E402
 from .training import ALGORITHMS, Training  # noqa: E402
 from .result import Result  # noqa: E402
 from .simulation import simulate  # noqa: E402
+from .dmft import solve_dmft  # noqa: E402
 
 __bibtex__ = """@inproceedings{mignacco2020dynamical,
   title     = {Dynamical mean-field theory for stochastic gradient descent in Gaussian mixture classification},
@@ -26,5 +27,5 @@ __bibtex__ = """@inproceedings{mignacco2020dynamical,
 __all__ = [
     "ALGORITHMS", "LOSSES", "DivergenceError", "Loss", "ParameterError", "Problem", "Result",
     "Training", "bayes_optimal_error", "oracle_error", "oracle_threshold", "reference_error",
-    "simulate", "__version__",
+    "simulate", "solve_dmft", "__version__",
 ]
