@@ -170,3 +170,15 @@ def test_divergence_is_reported_with_a_hint():
     problem = g.Problem(alpha=2, delta=0.5, loss="square")
     with pytest.raises(g.DivergenceError, match="smaller eta"):
         solve_dmft(problem, g.Training("gd", eta=3.0, t_max=300), samples=200, response_samples=10, max_iter=1, tol=0)
+
+
+def test_first_gd_step_from_zero_is_bayes_optimal():
+    """Paper Fig. 4: from w(0) = 0, one GD step lands on the Bayes-optimal error (d = infinity).
+
+    At k = 0 every field vanishes, F_0 = y ell'(0) is the same for all draws, so m_1 and C_1 are
+    exact up to the stratified sampling of h0 (<h0> = 0 to O(1/N^1.5)).
+    """
+    problem = g.Problem(alpha=2, delta=0.5)
+    r = solve_dmft(problem, g.Training("gd", eta=0.2, t_max=1, R=0), samples=2000, response_samples=20,
+                   max_iter=2, tol=0)
+    assert r.gen_error[1] == pytest.approx(g.bayes_optimal_error(2, 0.5), abs=1e-4)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import datetime as _dt
+import gc
 import hashlib
 import json
 import math
@@ -37,7 +38,7 @@ import os
 import re
 import shutil
 import signal
-import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,7 +56,7 @@ from . import __version__
 from ._validation import ParameterError, check_choice, check_int, check_real
 from .io import check_output_dir, read_result, write_result
 from .problem import Problem, reference_error
-from .result import CSV_COLUMNS, OBSERVABLES, Result
+from .result import CSV_COLUMNS, Result
 from .training import Training
 
 PANELS = ("fig1-left", "fig1-right", "fig2-left", "fig2-right",
@@ -77,10 +78,10 @@ SIMULATION_KEYS = {"d": "int|ints", "seeds": "int|ints", "seed0": "int", "every"
 DMFT_KEYS = {"samples": "int", "response_samples": "int", "max_iter": "int", "tol": "real",
              "seed": "int", "m0": "real", "d": "int"}
 PLOT_KEYS = {"ylim": "reals", "xlim": "reals", "inset_ylim": "reals", "inset_bounds": "reals",
-             "legend_loc": "str", "marker_dt": "real", "xscale": "str", "figsize": "reals"}
+             "legend_loc": "str", "legend_anchor": "reals", "marker_dt": "real", "xscale": "str", "figsize": "reals"}
 CURVE_KEYS = {"label": "str", **PROBLEM_KEYS, **TRAINING_KEYS, "d": "int|ints",
               "seeds": "int|ints"}
-QUICK_KEYS = {"t_max": "real", "simulation": "table", "dmft": "table"}
+QUICK_KEYS = {"t_max": "real", "simulation": "table", "dmft": "table", "plot": "table"}
 TOP_KEYS = {"title": "str", "caption": "str", "notes": "str", "varied": "str",
             "legend_title": "str", "inset": "str", "reference": "str", "t_max": "real",
             "problem": "table", "training": "table", "simulation": "table", "dmft": "table",
@@ -91,14 +92,16 @@ REFERENCES = ("auto", "none")
 ERROR_BARS = ("all", "largest", "none")
 XSCALES = ("linear", "log", "symlog")
 
-# cost model (seconds of one core of the development machine, 2024; only the ratios matter
-# for scheduling, and the progress bar's ETA comes from the measured rate)
+# cost model: seconds on one core of the 2-core development machine (measured Nov 2026 with
+# one BLAS thread). Only the ratios matter for the scheduling (longest first); the progress
+# bar's ETA comes from the measured rate.
 SIM_COST_PER_ENTRY_STEP = 0.7e-9    # two mat-vecs with the n x d data matrix, per entry
 SIM_COST_PER_STEP = 1e-4            # Python overhead per step
 SIM_COST_PER_ENTRY_SETUP = 3e-8     # drawing the data matrix, per entry
-DMFT_COST_T2N = 1.2e-9              # process, noise and M_C: per T^2 N per sweep
-DMFT_COST_T3NR = 1.0e-10            # response G: per T^3 N_R per sweep
-DMFT_COST_PER_STEP = 2e-4           # per time step per sweep
+DMFT_COST_T2N = 1.2e-9              # process, noise and M_C: per T^2 N per iteration
+DMFT_COST_T3NR = 3e-11              # M_R re-estimate (BLAS-3 responses): per T^3 N_R per iteration
+DMFT_COST_CAUSAL_T3 = 64 * 1e-10    # the first (causal) sweep's M_R from 64 draws, per T^3
+DMFT_COST_PER_STEP = 2e-4           # per time step per iteration
 
 
 @dataclass(frozen=True)
@@ -185,9 +188,10 @@ def estimate_cost(kind: str, problem: Problem, training: Training, options: dict
         per_seed = (T * (SIM_COST_PER_ENTRY_STEP * entries + SIM_COST_PER_STEP)
                     + SIM_COST_PER_ENTRY_SETUP * entries)
         return options["seeds"] * per_seed + 0.01
-    N, NR = options["samples"], options["response_samples"]
-    sweep = DMFT_COST_T2N * T * T * N + DMFT_COST_T3NR * T**3 * NR + DMFT_COST_PER_STEP * T
-    return options["max_iter"] * sweep + 0.01
+    N, NR, it = options["samples"], options["response_samples"], options["max_iter"]
+    sweep = DMFT_COST_T2N * T * T * N + DMFT_COST_PER_STEP * T
+    return (it * sweep + DMFT_COST_CAUSAL_T3 * T**3
+            + (it - 1) * DMFT_COST_T3NR * T**3 * NR + 0.01)
 
 
 # ------------------------------------------------------------------------------ panel loading
@@ -290,6 +294,9 @@ def load_panel(path, *, quick: bool = False) -> Panel:
     quick_t = _check_table(where, top.get("quick", {}), QUICK_KEYS, "[quick]")
     quick_sim = _check_table(where, quick_t.get("simulation", {}), SIMULATION_KEYS, "[quick.simulation]")
     quick_dmft = _check_table(where, quick_t.get("dmft", {}), DMFT_KEYS, "[quick.dmft]")
+    quick_plot = _check_table(where, quick_t.get("plot", {}), PLOT_KEYS, "[quick.plot]")
+    if quick:
+        plot = {**plot, **quick_plot}
     for key, choices in (("inset", INSETS), ("reference", REFERENCES)):
         if key in top:
             try:
@@ -307,7 +314,8 @@ def load_panel(path, *, quick: bool = False) -> Panel:
             check_choice("xscale", plot["xscale"], XSCALES)
         except ParameterError as e:
             raise ParameterError(f"{where}: [plot]: {e}") from None
-    for key, n in (("ylim", 2), ("xlim", 2), ("inset_ylim", 2), ("inset_bounds", 4), ("figsize", 2)):
+    for key, n in (("ylim", 2), ("xlim", 2), ("inset_ylim", 2), ("inset_bounds", 4), ("figsize", 2),
+                   ("legend_anchor", 2)):
         if key in plot and len(plot[key]) != n:
             raise ParameterError(f"{where}: [plot]: {key} = {plot[key]} must have {n} numbers")
     if "marker_dt" in plot:
@@ -387,8 +395,8 @@ def _build_curve(c, problem0, training0, sim, dm, t_max, error_bars, quick, quic
     eb = {"all": tuple(ds), "largest": (max(ds),), "none": ()}[error_bars]
 
     opts = dict(samples=check_int("samples", dm.get("samples", 10000), lo=2),
-                response_samples=check_int("response_samples", dm.get("response_samples", 200), lo=2),
-                max_iter=check_int("max_iter", dm.get("max_iter", 10), lo=1),
+                response_samples=check_int("response_samples", dm.get("response_samples", 1000), lo=2),
+                max_iter=check_int("max_iter", dm.get("max_iter", 8), lo=1),
                 tol=check_real("tol", dm.get("tol", 0.0), lo=0),
                 seed=check_int("seed", dm.get("seed", 0), lo=0))
     if opts["response_samples"] > opts["samples"]:
@@ -474,6 +482,9 @@ def _worker_init() -> None:
     for var in BLAS_THREAD_VARS:
         os.environ[var] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing semaphore, which a terminated worker would leak
+    from tqdm import tqdm  # noqa: PLC0415
+    tqdm.set_lock(threading.RLock())
 
 
 @dataclass
@@ -510,21 +521,21 @@ def run_jobs(jobs, cache_dir: Path, *, recompute: bool = False, workers: int = 1
     total = sum(j.cost for j in todo)
     bar = tqdm(total=round(total, 1), desc="figures", unit="cost",
                disable=True if progress is False else None, leave=False,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
+               bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     done = 0
     failures: list[str] = []
 
     def finished(job: Job, info: dict | None, exc: BaseException | None):
         nonlocal done
         done += 1
+        bar.set_description_str(f"figures: {done}/{len(todo)} jobs", refresh=False)
         bar.update(round(job.cost, 1))
-        bar.set_postfix_str(f"{done}/{len(todo)} jobs")
         if exc is not None:
             failures.append(f"{job.describe()}: {' '.join(str(exc).split())}")
         elif info["status"] != 0:
             warnings.append(f"{job.describe()}: {info['message']}")
 
-    bar.set_postfix_str(f"0/{len(todo)} jobs")
+    bar.set_description_str(f"figures: 0/{len(todo)} jobs")
     try:
         if not todo:
             pass
@@ -574,6 +585,8 @@ def _run_pool(todo, cache_dir, workers, command, finished) -> None:
                 finished(futures[fut], info, exc)
     except BaseException:
         _stop_pool(pool)
+        del pool, futures  # let the pool's queues be finalised now, not at interpreter exit
+        gc.collect()
         raise
     finally:
         for v, old in saved.items():
@@ -586,13 +599,14 @@ def _run_pool(todo, cache_dir, workers, command, finished) -> None:
 
 def _stop_pool(pool) -> None:
     """Cancel what has not started and end the running workers (Ctrl-C or an error)."""
-    pool.shutdown(wait=False, cancel_futures=True)
+    # the worker processes first: shutdown() forgets them (a private attribute, guarded)
     procs = list((getattr(pool, "_processes", None) or {}).values())
     for p in procs:
         if p.is_alive():
             p.terminate()
     for p in procs:
         p.join(timeout=5)
+    pool.shutdown(wait=True, cancel_futures=True)  # the workers are gone: returns at once
 
 
 # ------------------------------------------------------------------------------------ results
@@ -676,6 +690,12 @@ def write_panel(panel: Panel, cache_dir: Path, out: Path, *, draw: bool = True,
                       options=curve.dmft.options, status=dres.status, message=dres.message,
                       m0=dres.params.get("m0"), wall_time=dres.stats.get("wall_time")),
             simulations=sim_entries, comparison=dict(d=gap_d, **cmp)))
+    written = {f for c in manifest_curves for f in
+               [c["dmft"]["file"]] + [s["file"] for s in c["simulations"]]}
+    for stale in folder.iterdir():  # curve files of an earlier version of this panel
+        if stale.suffix in (".csv", ".json") and stale.is_file() \
+                and f"{panel.name}/{stale.with_suffix('.csv').name}" not in written:
+            stale.unlink()
     ref = panel.reference_value
     manifest = dict(
         package="gmmdmft", version=__version__,
@@ -791,6 +811,8 @@ def make_figures(which=(), panel_files=(), *, out="figures", quick: bool = False
     if not names:
         raise ParameterError("no panel: give a figure (1, 2, 3, 4 or all) or --panel FILE.toml")
     panels = [load_panel(n, quick=quick) for n in names]
+    for n in names:  # a panel file is checked whole, its [quick] table and the full settings
+        load_panel(n, quick=not quick)
     seen = {}
     for p in panels:
         if p.name in seen and seen[p.name] != p.source:
@@ -803,6 +825,12 @@ def make_figures(which=(), panel_files=(), *, out="figures", quick: bool = False
         except ImportError:
             raise ParameterError("drawing the figures needs matplotlib: pip install "
                                  "'gmmdmft[plot]' (or matplotlib)") from None
+        from . import plotting  # noqa: PLC0415
+        for p in panels:
+            try:
+                plotting.check_panel_text(p)
+            except ValueError as e:
+                raise ParameterError(f"panel {p.source!r}: {e}") from None
     out = check_output_dir(out, "out")
     cache_dir = out / "cache"
     check_output_dir(cache_dir, "cache")
@@ -826,6 +854,3 @@ def make_figures(which=(), panel_files=(), *, out="figures", quick: bool = False
 
 __all__ = ["FIGURES", "PANELS", "Curve", "FigureReport", "Job", "Panel", "cache_key",
            "compare", "estimate_cost", "load_panel", "make_figures", "plan", "run_jobs"]
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: gmmdmft figure ...")

@@ -17,6 +17,32 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17
 INSET_LABELS = {"train_accuracy": "train. acc.", "norm": r"$\|\mathbf{w}\|^2/d$"}
 
 
+LEGEND_LOCS = ("outside", "best", "upper right", "upper left", "lower left", "lower right", "right",
+               "center left", "center right", "lower center", "upper center", "center")
+
+
+def check_panel_text(panel) -> None:
+    """Raise ValueError naming the first title, legend title or label that matplotlib cannot
+    typeset (bad mathtext), or a legend location it does not know; called before any compute."""
+    from matplotlib.mathtext import MathTextParser
+
+    loc = panel.plot.get("legend_loc", "best")
+    if loc not in LEGEND_LOCS:
+        raise ValueError(f"[plot]: legend_loc = {loc!r} is not one of: {', '.join(LEGEND_LOCS)}")
+    parser = MathTextParser("path")
+    texts = [("title", panel.title), ("legend_title", panel.legend_title)]
+    texts += [(f"curve label {c.label!r}", c.label) for c in panel.curves]
+    for what, text in texts:
+        if text.replace("\\$", "").count("$") % 2:
+            raise ValueError(f"{what}: unbalanced $ (mathtext)")
+        if "$" in text:
+            try:
+                parser.parse(text)
+            except ValueError as e:
+                msg = " ".join(str(e).split())
+                raise ValueError(f"{what}: bad mathtext ({msg[-120:]})") from None
+
+
 def marker_indices(t: np.ndarray, dt: float | None, t_max: float) -> np.ndarray:
     """Indices of the recorded times closest to 0, dt, 2 dt, ... (all of them without dt)."""
     inside = np.flatnonzero(t <= t_max + 1e-9)
@@ -34,8 +60,12 @@ def marker_indices(t: np.ndarray, dt: float | None, t_max: float) -> np.ndarray:
 def draw_panel(panel, data, png_path, pdf_path) -> None:
     """Draw ``panel`` from ``data`` = [(curve, dmft Result, [(d, simulation Result)])]."""
     opts = panel.plot
-    fig = Figure(figsize=tuple(opts.get("figsize", (5.0, 3.8))), dpi=150)
-    ax = fig.add_axes((0.14, 0.13, 0.82, 0.78))
+    outside = opts.get("legend_loc") == "outside"
+    figsize = tuple(opts.get("figsize", (6.6, 3.8) if outside else (5.0, 3.8)))
+    fig = Figure(figsize=figsize, dpi=150)
+    left, bottom, height = 0.7 / figsize[0], 0.5 / figsize[1], 1 - 0.85 / figsize[1]
+    width = (0.69 if outside else 0.97) - left
+    ax = fig.add_axes((left, bottom, width, height))
     ins = None
     if panel.inset != "none":
         bounds = opts.get("inset_bounds", (0.5, 0.5, 0.46, 0.44))
@@ -81,17 +111,22 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
         ax.set_ylim(*opts["ylim"])
     title = panel.title + ("  [quick]" if panel.quick else "")
     ax.set_title(title, fontsize=8.5)
-    leg = ax.legend(handles=handles, title=panel.legend_title, loc=opts.get("legend_loc", "best"),
-                    fontsize=7, title_fontsize=7, frameon=True, framealpha=0.85)
+    legend = dict(handles=handles, title=panel.legend_title, fontsize=7, title_fontsize=7,
+                  frameon=True, framealpha=0.85)
+    if outside:
+        leg = ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), **legend)
+    else:
+        if "legend_anchor" in opts:
+            legend["bbox_to_anchor"] = tuple(opts["legend_anchor"])
+        leg = ax.legend(loc=opts.get("legend_loc", "best"), **legend)
     leg.set_zorder(10)
-    ax.text(0.01, 0.01, "lines: DMFT, symbols: simulations", transform=ax.transAxes,
-            fontsize=6, color="0.4", va="bottom")
+    fig.text(0.995, 0.005, "lines: DMFT ($d \\to \\infty$), symbols: simulations",
+             fontsize=6, color="0.4", ha="right", va="bottom")
     if ins is not None:
         ins.set_xlim(*opts.get("xlim", (0.0, panel.t_max)))
         ins.set_xscale(opts.get("xscale", "linear"))
         if "inset_ylim" in opts:
             ins.set_ylim(*opts["inset_ylim"])
-        ins.set_xlabel(r"$t$", fontsize=7, labelpad=1)
         ins.set_ylabel(INSET_LABELS[panel.inset], fontsize=7, labelpad=1)
         ins.tick_params(labelsize=6, pad=1.5, length=2)
     for path in (png_path, pdf_path):
