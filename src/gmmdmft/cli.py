@@ -351,7 +351,7 @@ def reference_cmd(**flags):
 
 
 @cli.command("figure")
-@click.argument("which", required=False, metavar="{1,2,3,4,all}")
+@click.argument("which", required=False, metavar="[{1,2,3,4,all}]")
 @click.option("--panel", "panel_files", multiple=True, metavar="FILE.toml",
               type=click.Path(path_type=Path),
               help="Draw the panel defined in FILE.toml (copy one of gmmdmft/panels/*.toml and "
@@ -431,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         error("interrupted")
         rc = 130
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+from . import cli_sweep  # noqa: E402,F401  (registers the sweep and plot-sweep commands)
 
 
 if __name__ == "__main__":  # pragma: no cover
