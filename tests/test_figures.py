@@ -254,7 +254,7 @@ def test_cache_key_depends_on_every_parameter(monkeypatch):
         figures.cache_key("simulate", p, t, {**opts, "seed0": 1}),
     ]
     assert len(set(others + [key])) == len(others) + 1
-    monkeypatch.setattr(figures, "__version__", "999")
+    monkeypatch.setattr(gmmdmft.io, "__version__", "999")  # where the key is made
     assert figures.cache_key("simulate", p, t, opts) != key
 
 

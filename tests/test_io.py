@@ -8,7 +8,8 @@ import pytest
 
 import gmmdmft
 from gmmdmft import ParameterError, Problem, Training, simulate
-from gmmdmft.io import check_output_path, read_result, sidecar_path, write_result
+from gmmdmft.io import (check_output_path, content_key, read_result, read_toml, sidecar_path,
+                        write_atomic, write_result)
 from gmmdmft.result import CSV_COLUMNS
 
 
@@ -84,10 +85,56 @@ def test_not_writable_directory_is_reported(tmp_path, monkeypatch):
         check_output_path(tmp_path / "a.csv")
 
 
+def test_content_key_format_is_fixed():
+    # the figure command's cache files are named by this key: the same JSON, byte for byte
+    import hashlib
+
+    from gmmdmft import figures, sweep
+    p, t = Problem(alpha=2.0, delta=0.5), Training(algorithm="gd", t_max=10.0)
+    opts = {"d": 500, "seeds": 3, "seed0": 0, "every": 1, "dtype": "float64"}
+    text = json.dumps(dict(kind="simulate", problem=p.params(), training=t.params(), options=opts,
+                           version=gmmdmft.__version__),
+                      sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert content_key("simulate", p, t, opts) == hashlib.sha256(text.encode()).hexdigest()
+    assert figures.cache_key is content_key and sweep.point_key is content_key
+
+
+def test_write_atomic(tmp_path):
+    target = tmp_path / "a.txt"
+    assert write_atomic(target, "é\n") == target
+    assert target.read_bytes() == "é\n".encode()
+    write_atomic(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    write_atomic(str(target), lambda f: f.write(b"from a writer"))
+    assert target.read_bytes() == b"from a writer"
+
+    def fail(f):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, fail)
+    assert target.read_bytes() == b"from a writer"  # untouched, and no temporary file is left
+    assert [q.name for q in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_read_toml(tmp_path):
+    (tmp_path / "ok.toml").write_text("a = 1\n[b]\nc = 'x'\n")
+    assert read_toml(tmp_path / "ok.toml", "spec") == {"a": 1, "b": {"c": "x"}}
+    (tmp_path / "bad.toml").write_text("a = \n")
+    for path, msg in [(tmp_path / "bad.toml", "bad TOML: "),
+                      (tmp_path / "no.toml", "file does not exist"),
+                      (tmp_path, "is a directory, not a TOML file")]:
+        with pytest.raises(ParameterError) as info:
+            read_toml(path, "panel 'x'")
+        assert str(info.value).startswith(f"panel 'x': {msg}") and "\n" not in str(info.value)
+
+
 def test_numerics_never_import_io_or_cli():
     # one-way data flow: problem -> training -> simulation / dmft -> result -> io / cli
     # (figures and plotting, the figure command's orchestration and drawing, are at the end too;
-    # so are sweep and cli_sweep, the sweep commands')
+    # so are sweep and cli_sweep, the sweep commands'; _pool and _compute, their process pools
+    # and their one computation, are imported and checked here: they need neither io nor cli)
     import subprocess
     import sys
     code = (

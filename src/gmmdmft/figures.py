@@ -12,8 +12,9 @@ Panels
     ``--quick``. See ``panels/fig1-left.toml`` for every key.
 Jobs
     Each curve is one DMFT solve plus one simulation per simulated d; each of these is a
-    :class:`Job`, identified by :func:`cache_key` (sha256 of the job's kind, problem, training,
-    method options and package version). Identical jobs of different panels run once.
+    :class:`Job`, identified by :func:`cache_key` (:func:`gmmdmft.io.content_key`: sha256 of
+    the job's kind, problem, training, method options and package version). Identical jobs of
+    different panels run once.
 Cache
     ``OUT/cache/<key>.csv`` + ``.json`` (written atomically by :func:`gmmdmft.io.write_result`
     when the job finishes, the sidecar last): a finished job is reused by every later run, an
@@ -30,15 +31,11 @@ import concurrent.futures as cf
 import csv
 import datetime as _dt
 import gc
-import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -53,8 +50,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from . import __version__
+from ._compute import compute
+from ._pool import process_pool, single_blas_threads, stop_pool
 from ._validation import ParameterError, check_choice, check_int, check_real
-from .io import check_output_dir, read_result, write_result
+from .io import (check_output_dir, content_key, jsonable, read_result, read_toml, write_atomic,
+                 write_result)
 from .problem import Problem, reference_error
 from .result import CSV_COLUMNS, Result
 from .training import Training
@@ -63,9 +63,6 @@ PANELS = ("fig1-left", "fig1-right", "fig2-left", "fig2-right",
           "fig3-left", "fig3-right", "fig4-left", "fig4-right")
 FIGURES = {str(i): tuple(p for p in PANELS if p.startswith(f"fig{i}-")) for i in range(1, 5)}
 FIGURES["all"] = PANELS
-
-BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 # ------------------------------------------------------------------------------- panel schema
 # key -> kind: "real", "int", "str", "bool", "reals" (list of reals), "int|ints", "table", ...
@@ -171,12 +168,9 @@ class Panel:
 
 
 # --------------------------------------------------------------------------------- cache key
-def cache_key(kind: str, problem: Problem, training: Training, options: dict) -> str:
-    """sha256 of a canonical JSON of (kind, problem, training, method options, version)."""
-    obj = dict(kind=kind, problem=problem.params(), training=training.params(),
-               options=options, version=__version__)
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+# sha256 of a canonical JSON of (kind, problem, training, method options, version); the names
+# of the cache files, so its format is fixed
+cache_key = content_key
 
 
 def estimate_cost(kind: str, problem: Problem, training: Training, options: dict) -> float:
@@ -257,19 +251,7 @@ def read_panel_file(path) -> tuple[str, dict, str]:
         res = builtin_panel_path(path)
         return path, tomllib.loads(res.read_text(encoding="utf-8")), f"gmmdmft/panels/{path}.toml"
     p = Path(path)
-    where = f"panel {str(path)!r}"
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"{where}: file does not exist") from None
-    except IsADirectoryError:
-        raise ParameterError(f"{where}: is a directory, not a TOML file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"{where}: cannot be read ({' '.join(str(e).split())})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ParameterError(f"{where}: bad TOML: {' '.join(str(e).split())}") from None
+    raw = read_toml(p, f"panel {str(path)!r}")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", p.stem).strip("-.") or "panel"
     return name, raw, str(p)
 
@@ -452,39 +434,15 @@ def is_cached(cache_dir: Path, key: str) -> bool:
 
 def compute_job(payload: dict, cache_dir: str, command: str | None = None) -> dict:
     """Run one job and write its result to the cache (atomically); runs in a worker process."""
-    from .dmft import solve_dmft  # noqa: PLC0415 (numerics only where they run)
-    from .simulation import simulate  # noqa: PLC0415
-
     problem = Problem(**payload["problem"])
     training = Training(**payload["training"])
-    opts = payload["options"]
     t0 = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if payload["kind"] == "simulate":
-            result = simulate(problem, training, d=opts["d"], seeds=opts["seeds"],
-                              seed0=opts["seed0"], every=opts["every"], dtype=opts["dtype"],
-                              progress=False)
-        else:
-            result = solve_dmft(problem, training, samples=opts["samples"],
-                                response_samples=opts["response_samples"],
-                                max_iter=opts["max_iter"], tol=opts["tol"], seed=opts["seed"],
-                                m0=opts.get("m0"), d=opts.get("d"), progress=False)
+    result = compute(payload["kind"], problem, training, payload["options"])
     wall = time.perf_counter() - t0
     csv_path, _ = cache_paths(Path(cache_dir), payload["key"])
     write_result(result, csv_path, command=command,
                  meta=dict(cache_key=payload["key"], job=payload))
     return dict(key=payload["key"], wall=wall, status=result.status, message=result.message)
-
-
-def _worker_init() -> None:
-    """Worker processes: one BLAS thread each (the pool supplies the parallelism); Ctrl-C is
-    handled by the parent, which stops the workers."""
-    for var in BLAS_THREAD_VARS:
-        os.environ[var] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # tqdm's default lock is a multiprocessing semaphore, which a terminated worker would leak
-    from tqdm import tqdm  # noqa: PLC0415
-    tqdm.set_lock(threading.RLock())
 
 
 @dataclass
@@ -564,49 +522,31 @@ def run_jobs(jobs, cache_dir: Path, *, recompute: bool = False, workers: int = 1
 
 
 def _run_pool(todo, cache_dir, workers, command, finished) -> None:
-    # spawned (not forked) workers start a fresh interpreter, which reads the BLAS thread
-    # variables before numpy loads its BLAS; this process's own BLAS is not affected
-    saved = {v: os.environ.get(v) for v in BLAS_THREAD_VARS}
-    os.environ.update({v: "1" for v in BLAS_THREAD_VARS})
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
-    try:
-        futures = {pool.submit(compute_job, j.payload(), str(cache_dir), command): j for j in todo}
-        pending = set(futures)
-        while pending:
-            done_now, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            for fut in done_now:
-                try:
-                    info, exc = fut.result(), None
-                except (ParameterError, FloatingPointError, MemoryError) as e:
-                    info, exc = None, e
-                except cf.process.BrokenProcessPool as e:
-                    info, exc = None, RuntimeError(f"a worker process died ({e}); too little memory?")
-                finished(futures[fut], info, exc)
-    except BaseException:
-        _stop_pool(pool)
-        del pool, futures  # let the pool's queues be finalised now, not at interpreter exit
-        gc.collect()
-        raise
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
-    pool.shutdown(wait=True)
-
-
-def _stop_pool(pool) -> None:
-    """Cancel what has not started and end the running workers (Ctrl-C or an error)."""
-    # the worker processes first: shutdown() forgets them (a private attribute, guarded)
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=5)
-    pool.shutdown(wait=True, cancel_futures=True)  # the workers are gone: returns at once
+    # one BLAS thread per worker (see gmmdmft._pool); the workers do not watch this process
+    # (process_pool(..., watch_parent=True) would end them when it is killed)
+    with single_blas_threads():
+        pool = process_pool(workers)
+        futures = {}
+        try:
+            futures = {pool.submit(compute_job, j.payload(), str(cache_dir), command): j
+                       for j in todo}
+            pending = set(futures)
+            while pending:
+                done_now, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in done_now:
+                    try:
+                        info, exc = fut.result(), None
+                    except (ParameterError, FloatingPointError, MemoryError) as e:
+                        info, exc = None, e
+                    except cf.process.BrokenProcessPool as e:
+                        info, exc = None, RuntimeError(f"a worker process died ({e}); too little memory?")
+                    finished(futures[fut], info, exc)
+        except BaseException:
+            stop_pool(pool)
+            del pool, futures  # let the pool's queues be finalised now, not at interpreter exit
+            gc.collect()
+            raise
+        pool.shutdown(wait=True)
 
 
 # ------------------------------------------------------------------------------------ results
@@ -705,7 +645,7 @@ def write_panel(panel: Panel, cache_dir: Path, out: Path, *, draw: bool = True,
         t_max=panel.t_max, inset=panel.inset,
         reference=None if ref is None else dict(kind=panel.reference_label, value=ref),
         figures=[f"{panel.name}.png", f"{panel.name}.pdf"], curves=manifest_curves)
-    _write_text_atomic(out / f"{panel.name}.json", json.dumps(_plain(manifest), indent=2) + "\n")
+    write_atomic(out / f"{panel.name}.json", json.dumps(jsonable(manifest), indent=2) + "\n")
     if draw:
         from . import plotting  # noqa: PLC0415 (matplotlib only when drawing)
         plotting.draw_panel(panel, data, out / f"{panel.name}.png", out / f"{panel.name}.pdf")
@@ -717,24 +657,6 @@ def _copy_result(cache_dir: Path, key: str, dest: Path) -> str:
     shutil.copyfile(src_csv, dest)
     shutil.copyfile(src_json, dest.with_suffix(".json"))
     return dest.name
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.generic,)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_summary(out: Path, rows: list[dict]) -> Path:
@@ -763,7 +685,7 @@ def write_summary(out: Path, rows: list[dict]) -> Path:
                 v = '"' + v.replace('"', '""') + '"'
             vals.append(v)
         lines.append(",".join(vals))
-    _write_text_atomic(path, "\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
     return path
 
 

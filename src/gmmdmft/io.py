@@ -10,25 +10,52 @@ them to here, never back.
   (wall time, work counters), ``package``, ``version``, ``created`` (UTC) and ``command``.
 
 Both files are written atomically: to a temporary file in the same directory, then renamed.
+:func:`write_atomic` does the same for any one file (the figure and sweep commands' manifests,
+tables and images); :func:`content_key` names a computation by its content (the cache keys of
+both commands) and :func:`read_toml` reads their TOML files (panels, sweep specs).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
 from pathlib import Path
+from typing import BinaryIO, Callable, Union
 
 import numpy as np
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from . import __version__
 from ._validation import ParameterError
 from .result import CSV_COLUMNS
 
-__all__ = ["check_output_dir", "check_output_path", "read_result", "sidecar_path", "write_kernels",
-           "write_result"]
+__all__ = ["check_output_dir", "check_output_path", "content_key", "jsonable", "read_result",
+           "read_toml", "sidecar_path", "write_atomic", "write_kernels", "write_result"]
+
+# what write_atomic writes: bytes, text (UTF-8), or a function that writes to a binary file
+Data = Union[bytes, str, Callable[[BinaryIO], object]]
+
+
+def content_key(kind: str, problem, training, options: dict) -> str:
+    """sha256 of a canonical JSON of (kind, problem, training, method options, version).
+
+    ``kind`` is the computation (``"dmft"`` or ``"simulate"``); ``problem`` and ``training``
+    are a :class:`~gmmdmft.Problem` and a :class:`~gmmdmft.Training` (their ``params()``
+    enter the key). The figure command's cache is named by these keys, so the format (field
+    names, ``sort_keys``, compact separators) must not change.
+    """
+    obj = dict(kind=kind, problem=problem.params(), training=training.params(),
+               options=options, version=__version__)
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sidecar_path(path) -> Path:
@@ -58,12 +85,7 @@ def check_output_path(path, name: str = "out") -> Path:
     for target in (p, sidecar_path(p)):
         if target.is_dir():
             raise ParameterError(f"{label}: {str(target)!r} is a directory")
-    try:
-        fd, probe = _open_temp(parent, ".gmmdmft-write-test")
-    except OSError as e:
-        raise ParameterError(f"{label}: directory {shown!r} is not writable ({e.strerror or e})") from None
-    os.close(fd)
-    os.unlink(probe)
+    _check_writable(parent, f"{label}: directory {shown!r}")
     return p
 
 
@@ -87,13 +109,18 @@ def check_output_dir(path, name: str = "out", create: bool = True) -> Path:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ParameterError(f"{label}: cannot create the directory ({e.strerror or e})") from None
+    _check_writable(p, f"{label}: directory")
+    return p
+
+
+def _check_writable(directory: Path, what: str) -> None:
+    """Create and remove a file in ``directory``; ParameterError ``WHAT is not writable (...)``."""
     try:
-        fd, probe = _open_temp(p, ".gmmdmft-write-test")
+        fd, probe = _open_temp(directory, ".gmmdmft-write-test")
     except OSError as e:
-        raise ParameterError(f"{label}: directory is not writable ({e.strerror or e})") from None
+        raise ParameterError(f"{what} is not writable ({e.strerror or e})") from None
     os.close(fd)
     os.unlink(probe)
-    return p
 
 
 def write_result(result, path, *, command: str | None = None,
@@ -133,23 +160,32 @@ def write_result(result, path, *, command: str | None = None,
         if k in meta_:
             raise ValueError(f"meta key {k!r} would replace a standard sidecar field")
         meta_[k] = v
-    text = json.dumps(_jsonable(meta_), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(meta_), indent=2, allow_nan=False) + "\n"
 
-    # both temporaries first, then the two renames: a failure leaves no half-written file
+    # both temporaries first, then the two renames (the sidecar last): a failure leaves no
+    # half-written file
     tmp_csv = _write_temp(csv_path, table)
     try:
         tmp_json = _write_temp(json_path, text)
     except BaseException:
         _unlink_quietly(tmp_csv)
         raise
-    try:
-        os.replace(tmp_csv, csv_path)
-        os.replace(tmp_json, json_path)
-    except BaseException:
-        _unlink_quietly(tmp_csv)
-        _unlink_quietly(tmp_json)
-        raise
+    _commit((tmp_csv, csv_path), (tmp_json, json_path))
     return csv_path, json_path
+
+
+def write_atomic(path, data: Data) -> Path:
+    """Write one file atomically; return its path.
+
+    ``data`` is bytes, text (written as UTF-8, newlines as given) or a function that writes to
+    the open binary file (``lambda f: np.savez(f, ...)``). It goes to a new temporary file in
+    the same directory (``.NAME.PID.HEX.tmp``), is flushed to disk, then renamed over
+    ``path``: readers see the old file or the new one, never a part. On any error (also
+    KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    _commit((_write_temp(path, data), path))
+    return path
 
 
 def format_table(result) -> str:
@@ -178,7 +214,28 @@ def read_result(path) -> dict:
     return out
 
 
+def read_toml(path, where: str) -> dict:
+    """The content of the TOML file ``path``; a missing or unreadable file and bad TOML raise
+    :class:`ParameterError` with one line starting with ``where`` (e.g. ``"spec 'x.toml'"``)."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ParameterError(f"{where}: file does not exist") from None
+    except IsADirectoryError:
+        raise ParameterError(f"{where}: is a directory, not a TOML file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParameterError(f"{where}: cannot be read ({_one_line(e)})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ParameterError(f"{where}: bad TOML: {_one_line(e)}") from None
+
+
 # --------------------------------------------------------------------------- helpers
+def _one_line(e) -> str:
+    return " ".join(str(e).split())
+
+
 def _fmt_float(v) -> str:
     v = float(v)
     if math.isnan(v):
@@ -188,16 +245,17 @@ def _fmt_float(v) -> str:
     return repr(v)  # shortest string that round-trips exactly
 
 
-def _jsonable(obj):
-    """Plain JSON types; numpy scalars and arrays become numbers and lists, non-finite -> None."""
+def jsonable(obj):
+    """Plain JSON types; numpy scalars and arrays become numbers and lists, non-finite -> None,
+    paths and other objects strings."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, Path):
@@ -218,17 +276,33 @@ def _open_temp(directory: Path, stem: str):
     raise FileExistsError(f"could not create a temporary file in {directory}")
 
 
-def _write_temp(target: Path, text: str) -> Path:
+def _write_temp(target: Path, data: Data) -> Path:
+    """``data`` (see :func:`write_atomic`) in a new temporary file next to ``target``, flushed
+    to disk; returns its path. On any error the temporary file is removed."""
     fd, tmp = _open_temp(target.parent, "." + target.name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
         _unlink_quietly(tmp)
         raise
     return tmp
+
+
+def _commit(*renames: tuple[Path, Path]) -> None:
+    """Rename each (temporary, target) in order; on any error remove the temporaries left."""
+    try:
+        for tmp, target in renames:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in renames:
+            _unlink_quietly(tmp)
+        raise
 
 
 def _unlink_quietly(p) -> None:
@@ -249,14 +323,5 @@ def write_kernels(result, path) -> Path:
     arrays = {k: np.asarray(v) for k, v in result.extras.items()}
     meta = dict(package="gmmdmft", version=__version__, params=result.params, status=result.status,
                 message=result.message, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    fd, tmp = _open_temp(path.parent, "." + path.name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, t=result.t, meta=json.dumps(_jsonable(meta)), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda f: np.savez(f, t=result.t, meta=json.dumps(jsonable(meta)),
+                                                 **arrays))

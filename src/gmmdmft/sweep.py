@@ -16,8 +16,9 @@ Spec (TOML)
     ``"skip"`` (it is kept in the table with status ``skipped`` and its message).
 Points
     Every point's :class:`~gmmdmft.Problem` and :class:`~gmmdmft.Training` are built, and its
-    method options checked, before anything runs. A point is identified by :func:`point_key`:
-    sha256 of a canonical JSON of (method, problem, training, method options, package version).
+    method options checked, before anything runs. A point is identified by :func:`point_key`
+    (:func:`gmmdmft.io.content_key`, as the figure command's jobs): sha256 of a canonical JSON
+    of (method, problem, training, method options, package version).
 Storage
     ``OUT/points/<key>.csv`` + ``.json`` (the curves, written atomically by
     :func:`gmmdmft.io.write_result`, the sidecar last) or ``OUT/points/<key>.failed.json`` (a
@@ -38,16 +39,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import datetime as _dt
-import hashlib
 import inspect
 import io
 import itertools
 import json
 import math
-import multiprocessing
 import os
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +58,10 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from . import __version__
+from ._compute import compute
+from ._pool import process_pool, single_blas_threads, stop_pool
 from ._validation import DivergenceError, ParameterError, check_choice, check_int, check_real
-from .io import check_output_dir, read_result, write_result
+from .io import check_output_dir, content_key, read_result, read_toml, write_atomic, write_result
 from .problem import Problem
 from .training import Training
 
@@ -100,8 +99,6 @@ SUMMARY_HELP = {
 ACCURACY_ONE = 1.0 - 1e-9
 
 STATUSES = ("ok", "not_converged", "failed", "error", "skipped", "pending")
-BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 TABLE_NAME = "sweep"
 
 
@@ -160,19 +157,7 @@ def simulate_defaults() -> dict:
 
 def read_spec_file(path) -> dict:
     """The raw TOML of a spec file; unreadable files and bad TOML are one-line errors."""
-    where = f"spec {str(path)!r}"
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"{where}: file does not exist") from None
-    except IsADirectoryError:
-        raise ParameterError(f"{where}: is a directory, not a TOML file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"{where}: cannot be read ({_one_line(e)})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ParameterError(f"{where}: bad TOML: {_one_line(e)}") from None
+    return read_toml(path, f"spec {str(path)!r}")
 
 
 def apply_overrides(raw: dict, overrides, where: str = "--set") -> dict:
@@ -417,12 +402,8 @@ class Point:
         return T * n * self.options["d"] * self.options["seeds"]
 
 
-def point_key(method: str, problem: Problem, training: Training, options: dict) -> str:
-    """sha256 of a canonical JSON of (method, problem, training, method options, version)."""
-    obj = dict(method=method, problem=problem.params(), training=training.params(),
-               options=options, version=__version__)
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+# sha256 of a canonical JSON of (method, problem, training, method options, version)
+point_key = content_key
 
 
 def _point_options(method: str, spec: Spec, problem: Problem, training: Training) -> dict:
@@ -512,25 +493,11 @@ def compute_point(payload: dict) -> dict:
     if payload.get("version") != __version__:
         raise RuntimeError(f"this worker runs gmmdmft {__version__} but the sweep was made with "
                            f"{payload.get('version')}: install the same version on every worker")
-    from .dmft import solve_dmft  # noqa: PLC0415 (numerics only where they run)
-    from .simulation import simulate  # noqa: PLC0415
-
     t0 = time.perf_counter()
-    opts = payload["options"]
     try:
         problem = Problem(**payload["problem"])
         training = Training(**payload["training"])
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if payload["method"] == "simulate":
-                result = simulate(problem, training, d=opts["d"], seeds=opts["seeds"],
-                                  seed0=opts["seed0"], every=opts["every"], dtype=opts["dtype"],
-                                  progress=False)
-            else:
-                result = solve_dmft(problem, training, samples=opts["samples"],
-                                    response_samples=opts["response_samples"],
-                                    damping=opts["damping"], max_iter=opts["max_iter"],
-                                    tol=opts["tol"], seed=opts["seed"], m0=opts.get("m0"),
-                                    d=opts.get("d"), progress=False)
+        result = compute(payload["method"], problem, training, payload["options"])
     except (ParameterError, DivergenceError) as e:
         return dict(key=payload["key"], ok=False, error=type(e).__name__, message=_one_line(e),
                     wall=time.perf_counter() - t0)
@@ -614,22 +581,6 @@ def _remove_stale_temporaries(directory: Path, min_age: float = 60.0) -> None:
             continue
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -646,7 +597,7 @@ def store_outcome(out, point: Point, outcome: dict, command: str | None = None) 
         rec = dict(package="gmmdmft", version=__version__, created=_now(), command=command,
                    sweep_key=point.key, point=point.payload(), status="failed",
                    error=outcome["error"], message=outcome["message"], wall_time=outcome["wall"])
-        _write_atomic(failed, (json.dumps(rec, indent=2) + "\n").encode())
+        write_atomic(failed, json.dumps(rec, indent=2) + "\n")
 
 
 def _row_from_store(out, point: Point, summaries) -> dict:
@@ -714,7 +665,7 @@ def write_table(out, spec: Spec, rows: list[dict], meta: dict) -> list[Path]:
         w.writerow([_csv_cell(r.get(c)) for c in cols])
     written = []
     path = out / f"{TABLE_NAME}.csv"
-    _write_atomic(path, buf.getvalue().encode())
+    write_atomic(path, buf.getvalue())
     written.append(path)
     try:
         import pyarrow as pa  # noqa: PLC0415
@@ -727,19 +678,10 @@ def write_table(out, spec: Spec, rows: list[dict], meta: dict) -> list[Path]:
         table = table.replace_schema_metadata({"gmmdmft": json.dumps(meta, allow_nan=False,
                                                                      default=str)})
         path = out / f"{TABLE_NAME}.parquet"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, lambda f: pq.write_table(table, f))
         written.append(path)
     path = out / f"{TABLE_NAME}.json"
-    _write_atomic(path, (json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n").encode())
+    write_atomic(path, json.dumps(meta, indent=2, allow_nan=False, default=str) + "\n")
     written.append(path)
     return written
 
@@ -931,37 +873,15 @@ def _run_serial(todo, retries, finished) -> None:
         finished(p, None if exc else outcome, exc)
 
 
-def _watch_parent(parent: int) -> None:
-    """Worker processes end when the client dies (e.g. kill -9), instead of computing on."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        time.sleep(0.5)
-
-
-def _worker_init(parent: int) -> None:
-    """Pool workers: one BLAS thread each (set before numpy loads, see :func:`_run_pool`);
-    Ctrl-C is handled by the client, which stops them; they end when the client dies."""
-    for var in BLAS_THREAD_VARS:
-        os.environ[var] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
 def _run_pool(todo, workers, retries, finished) -> None:
-    """A local process pool; a pool broken by a dying worker is replaced and its unfinished
-    points run again (each at most ``retries`` more times)."""
-    # spawned workers are fresh interpreters: they read the BLAS thread variables before numpy
-    # loads its BLAS; this process's BLAS is not affected
-    saved = {v: os.environ.get(v) for v in BLAS_THREAD_VARS}
-    os.environ.update({v: "1" for v in BLAS_THREAD_VARS})
+    """A local process pool (one BLAS thread per worker; the workers end when this process
+    dies, see :mod:`gmmdmft._pool`); a pool broken by a dying worker is replaced and its
+    unfinished points run again (each at most ``retries`` more times)."""
     attempts = {p.key: 0 for p in todo}
     remaining = list(todo)
-    try:
+    with single_blas_threads():
         while remaining:
-            ctx = multiprocessing.get_context("spawn")
-            pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(remaining)), mp_context=ctx,
-                                          initializer=_worker_init, initargs=(os.getpid(),))
+            pool = process_pool(min(workers, len(remaining)), watch_parent=True)
             again = []
             try:
                 futures = {pool.submit(compute_point, p.payload()): p for p in remaining}
@@ -979,28 +899,10 @@ def _run_pool(todo, workers, retries, finished) -> None:
                         continue
                     finished(p, outcome, exc)
             except BaseException:
-                _stop_pool(pool)
+                stop_pool(pool)
                 raise
             pool.shutdown(wait=True)
             remaining = again
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
-
-
-def _stop_pool(pool) -> None:
-    """Cancel what has not started and end the running workers (Ctrl-C or an error)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=5)
-    pool.shutdown(wait=True)  # lets the executor release its queues (no leaked semaphores)
 
 
 def connect(scheduler: str, timeout: float = 10.0):
@@ -1091,14 +993,10 @@ def plot_sweep(out, file=None, summaries=None) -> Path:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp{file.suffix}")
-    try:
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, file)
+    try:  # the format follows the suffix
+        write_atomic(file, lambda f: fig.savefig(f, dpi=150, format=file.suffix[1:] or None))
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return file
 
 
