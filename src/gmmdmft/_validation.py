@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 
 class ParameterError(ValueError):
@@ -16,6 +17,11 @@ class ParameterError(ValueError):
 
 class DivergenceError(FloatingPointError):
     """The dynamics produced a non-finite number; the message names where and suggests a fix."""
+
+
+def one_line(text) -> str:
+    """``text`` (or an exception's message) with all whitespace runs collapsed to one space."""
+    return " ".join(str(text).split())
 
 
 def _fmt(value) -> str:
@@ -47,6 +53,28 @@ def check_int(name: str, value, *, lo=None, hi=None) -> int:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ParameterError(f"{name} = {value} is out of range: must be {_range(lo, hi, False, False)}")
     return value
+
+
+def check_memory(need: int, what: str, hint: str, detail: str = "") -> None:
+    """Refuse (before allocating) a computation whose peak ``need`` bytes exceed 80% of the
+    available memory; ``what`` names the parameters, ``detail`` what the memory is for,
+    ``hint`` what to lower."""
+    avail = available_memory()
+    if need > 0.8 * avail:
+        raise ParameterError(f"{what} needs {need / 2**30:.1f} GiB{detail} but only "
+                             f"{avail / 2**30:.1f} GiB is available: {hint}")
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def check_choice(name: str, value, choices) -> str:

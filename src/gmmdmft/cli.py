@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -38,15 +37,10 @@ from typing import Any, Callable, Sequence
 import click
 import numpy as np
 
-try:  # Python >= 3.11
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 from . import __version__
-from ._validation import DivergenceError, ParameterError, check_int, check_real
+from ._validation import DivergenceError, ParameterError, check_int, check_real, one_line
 from .dmft import solve_dmft
-from .io import check_output_path, format_table, sidecar_path, write_kernels, write_result
+from .io import check_output_path, format_table, read_toml, sidecar_path, write_kernels, write_result
 from .problem import CLUSTERS, LOSSES, Problem, bayes_optimal_error, oracle_error, oracle_threshold
 from .simulation import DTYPES, simulate
 from .training import ALGORITHMS, Training
@@ -192,16 +186,7 @@ def load_config(path, options: Sequence[Option]) -> dict:
     unknown key or a value of the wrong type.
     """
     where = f"config {str(path)!r}"
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"config = {str(path)!r}: file does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"config = {str(path)!r}: cannot be read ({_one_line(e)})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ParameterError(f"config = {str(path)!r}: bad TOML: {_one_line(e)}") from None
+    raw = read_toml(path, f"config = {str(path)!r}")
     by_key = {o.key: o for o in options}
     values: dict = {}
     for k, v in raw.items():
@@ -396,13 +381,10 @@ def figure_cmd(ctx, which, panel_files, quick, out, recompute, workers, quiet):
 
 
 # --------------------------------------------------------------------------- entry point
-def _one_line(e) -> str:
-    return " ".join(str(e).split())
-
 
 def error(message: str) -> None:
     """Print ``gmmdmft: error: MESSAGE`` as one line on standard error."""
-    click.echo(f"{PROG}: error: {_one_line(message)}", err=True)
+    click.echo(f"{PROG}: error: {one_line(message)}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

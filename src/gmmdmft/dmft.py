@@ -49,7 +49,7 @@ from scipy.special import ndtri
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import DivergenceError, ParameterError, check_int, check_real
+from ._validation import DivergenceError, ParameterError, check_int, check_memory, check_real
 from .problem import Problem
 from .result import OBSERVABLES, Result
 from .training import Training
@@ -441,12 +441,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     item = np.dtype(G_dtype).itemsize
     work_bytes = (5 * (T + 1) * samples * 8 + (T + 1) * T * n_causal * item
                   + min(2**28, (T + 1) * T * response_samples * item) + 8 * T * T * 8)
-    from .simulation import available_memory  # noqa: PLC0415 (shared helper)
-    avail = available_memory()
-    if work_bytes > 0.8 * avail:
-        raise ParameterError(
-            f"samples = {samples} at T = {T} steps needs {work_bytes / 2**30:.1f} GiB but "
-            f"{avail / 2**30:.1f} GiB is available: lower samples")
+    check_memory(work_bytes, f"samples = {samples} at T = {T} steps", "lower samples")
 
     old, T_known = None, 0
     if init is not None:

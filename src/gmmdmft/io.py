@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from . import __version__
-from ._validation import ParameterError
+from ._validation import ParameterError, one_line
 from .result import CSV_COLUMNS
 
 __all__ = ["check_output_dir", "check_output_path", "content_key", "jsonable", "read_result",
@@ -224,17 +224,14 @@ def read_toml(path, where: str) -> dict:
     except IsADirectoryError:
         raise ParameterError(f"{where}: is a directory, not a TOML file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"{where}: cannot be read ({_one_line(e)})") from None
+        raise ParameterError(f"{where}: cannot be read ({one_line(e)})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ParameterError(f"{where}: bad TOML: {_one_line(e)}") from None
+        raise ParameterError(f"{where}: bad TOML: {one_line(e)}") from None
 
 
 # --------------------------------------------------------------------------- helpers
-def _one_line(e) -> str:
-    return " ".join(str(e).split())
-
 
 def _fmt_float(v) -> str:
     v = float(v)

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import DivergenceError, ParameterError, check_choice, check_int
+from ._validation import DivergenceError, check_choice, check_int, check_memory
 from .problem import Problem
 from .result import OBSERVABLES, Result, mean_and_sem
 from .training import Training
 
 DTYPES = ("float64", "float32")
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def memory_needed(problem: Problem, d: int, dtype: str = "float64") -> int:
@@ -95,11 +82,8 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
     seed0 = check_int("seed0", seed0, lo=0)
     every = check_int("every", every, lo=1)
     check_choice("dtype", dtype, DTYPES)
-    need, avail = memory_needed(problem, d, dtype), available_memory()
-    if need > 0.8 * avail:
-        raise ParameterError(
-            f"d = {d} needs {need / 2**30:.1f} GiB (data matrix n x d, {dtype}) but only "
-            f"{avail / 2**30:.1f} GiB is available: lower d or alpha, or use dtype float32")
+    check_memory(memory_needed(problem, d, dtype), f"d = {d}", "lower d or alpha, or use dtype float32",
+                 detail=f" (data matrix n x d, {dtype})")
 
     T = training.steps
     rec = np.unique(np.r_[np.arange(0, T + 1, every), T])

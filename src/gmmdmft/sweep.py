@@ -60,7 +60,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from . import __version__
 from ._compute import compute
 from ._pool import process_pool, single_blas_threads, stop_pool
-from ._validation import DivergenceError, ParameterError, check_choice, check_int, check_real
+from ._validation import DivergenceError, ParameterError, check_choice, check_int, check_real, one_line
 from .io import check_output_dir, content_key, read_result, read_toml, write_atomic, write_result
 from .problem import Problem
 from .training import Training
@@ -101,9 +101,6 @@ ACCURACY_ONE = 1.0 - 1e-9
 STATUSES = ("ok", "not_converged", "failed", "error", "skipped", "pending")
 TABLE_NAME = "sweep"
 
-
-def _one_line(e) -> str:
-    return " ".join(str(e).split())
 
 
 def _fmt_value(v) -> str:
@@ -170,7 +167,7 @@ def apply_overrides(raw: dict, overrides, where: str = "--set") -> dict:
         try:
             parsed = tomllib.loads(item)
         except tomllib.TOMLDecodeError as e:
-            raise ParameterError(f"{where} {item!r}: bad TOML: {_one_line(e)} "
+            raise ParameterError(f"{where} {item!r}: bad TOML: {one_line(e)} "
                                  "(strings need quotes: method='dmft')") from None
         _merge(out, parsed)
     return out
@@ -452,10 +449,10 @@ def expand(spec: Spec) -> list[Point]:
                 problem, training = _build(params)
                 options = _point_options(method, spec, problem, training)
             except ParameterError as e:
-                p = Point(index, values, method, None, None, {}, "", invalid=_one_line(e))
+                p = Point(index, values, method, None, None, {}, "", invalid=one_line(e))
                 if spec.on_invalid == "error":
                     raise ParameterError(
-                        f"spec {spec.source!r}: {p.describe()}: {_one_line(e)} "
+                        f"spec {spec.source!r}: {p.describe()}: {one_line(e)} "
                         "(fix the values, or set on_invalid = \"skip\")") from None
                 points.append(p)
                 index += 1
@@ -499,7 +496,7 @@ def compute_point(payload: dict) -> dict:
         training = Training(**payload["training"])
         result = compute(payload["method"], problem, training, payload["options"])
     except (ParameterError, DivergenceError) as e:
-        return dict(key=payload["key"], ok=False, error=type(e).__name__, message=_one_line(e),
+        return dict(key=payload["key"], ok=False, error=type(e).__name__, message=one_line(e),
                     wall=time.perf_counter() - t0)
     return dict(key=payload["key"], ok=True, result=result, wall=time.perf_counter() - t0)
 
@@ -802,7 +799,7 @@ def run_sweep(spec: Spec, out, *, scheduler: str | None = None, workers: int | N
 
     def finished(p: Point, outcome: dict | None, exc: BaseException | None) -> None:
         if exc is not None:
-            errors[p.key] = f"{type(exc).__name__}: {_one_line(exc)}"
+            errors[p.key] = f"{type(exc).__name__}: {one_line(exc)}"
             log(f"{p.describe()}: gave up after {retries} retries: {errors[p.key]}")
         else:
             store_outcome(out, p, outcome, command)
@@ -914,7 +911,7 @@ def connect(scheduler: str, timeout: float = 10.0):
     try:
         return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as e:
-        raise ParameterError(f"scheduler = {scheduler!r}: cannot connect ({_one_line(e)})") from None
+        raise ParameterError(f"scheduler = {scheduler!r}: cannot connect ({one_line(e)})") from None
 
 
 def _run_dask(todo, client, retries, finished) -> None:
