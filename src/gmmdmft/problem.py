@@ -40,6 +40,10 @@ class Loss:
     def d2(self, v):
         raise NotImplementedError
 
+    def terms(self, v):
+        """(ell, ell', ell'') together; subclasses may share work between them."""
+        return self.value(v), self.d1(v), self.d2(v)
+
 
 class Logistic(Loss):
     """ell(v) = ln(1 + e^{-v}), the paper's loss, written without overflow."""
@@ -54,6 +58,17 @@ class Logistic(Loss):
 
     def d2(self, v):
         return expit(v) * expit(-v)
+
+    def terms(self, v):
+        # one sigmoid p = 1/(1+e^{-v}) gives all three: ell = -ln p, ell' = p - 1, ell'' = p(1-p)
+        p = expit(v)
+        with np.errstate(divide="ignore"):
+            value = -np.log(p)
+        far = v < -700.0  # p underflows: ell = -v to double precision
+        if far.any():
+            value[far] = -v[far]
+        d1 = p - 1.0
+        return value, d1, p * (-d1)
 
 
 class Square(Loss):
@@ -153,6 +168,15 @@ class Problem:
             return y * d1, d2 * np.ones_like(h)
         dphi = 2.0 * h
         return y * d1 * dphi, d2 * dphi * dphi + 2.0 * y * d1
+
+    def terms(self, y, h):
+        """(Lambda, Lambda', Lambda'') evaluated together (one phi, one loss evaluation)."""
+        v = y * self.phi(h)
+        value, d1, d2 = self._loss.terms(v)
+        if self.clusters == 2:
+            return value, y * d1, d2
+        dphi = 2.0 * h
+        return value, y * d1 * dphi, d2 * dphi * dphi + 2.0 * y * d1
 
     def correct(self, y, h):
         """True where sign(phi(h)) predicts the label y."""
