@@ -105,6 +105,8 @@ BAD = [
     (["--d", "10000000"], None, "d ="),
     (["--every", "0"], None, "every"),
     (["--seed0", "-1"], None, "seed0"),
+    (["--seeds-together", "0"], None, "seeds_together"),
+    ([], "seeds_together = 1.5\n", "seeds_together"),
 ]
 
 
@@ -239,6 +241,17 @@ def test_simulate_without_out_prints_the_table(tmp_path, capfd):
     assert lines[0] == HEADER and len(lines) == 1 + 3
     assert "wall time" in err
     assert files_under(tmp_path) == []
+
+
+def test_simulate_seeds_together_does_not_change_the_table(capfd):
+    args = ["simulate", "--algorithm", "sgd", "--b", "0.5", "--d", "30", "--t-max", "0.6",
+            "--seeds", "3", "--quiet"]
+    tables = []
+    for extra in ([], ["--seeds-together", "1"], ["--seeds-together", "2"]):
+        rc, out, err = run_inprocess([*args, *extra], capfd)
+        assert rc == 0, err
+        tables.append(out)
+    assert tables[0].startswith(HEADER) and tables[0] == tables[1] == tables[2]
 
 
 def test_config_file_and_flag_override(tmp_path, capfd):

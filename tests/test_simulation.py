@@ -145,3 +145,98 @@ def test_bad_simulate_arguments(kwargs, name):
     with pytest.raises(ParameterError) as info:
         simulate(Problem(), Training(t_max=0.4), **kw)
     assert str(info.value).startswith(name)
+
+
+# ------------------------------------------------------------------ several seeds advanced together
+def _one_seed_reference(problem, training, d, seed, dtype):
+    """The per-seed loop as it was before seeds were grouped (a literal copy, recording every
+    step): observables[5, T + 1] of one seed."""
+    from gmmdmft.simulation import make_data  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    X, c, y = make_data(problem, d, rng, dtype)
+    n = X.shape[0]
+    w = (math.sqrt(training.R) * rng.standard_normal(d)).astype(dtype)
+    s = training.initial_batch(rng, n)
+    T = training.steps
+    out = np.empty((5, T + 1))
+    for k in range(T + 1):
+        h = X @ w
+        m = float(w.sum(dtype=np.float64)) / d
+        C = float(np.dot(w, w)) / d
+        out[:, k] = (problem.gen_error(m, C), problem.Lambda(y, h).mean(),
+                     problem.correct(y, h).mean(), abs(m) if problem.clusters == 3 else m, C)
+        if k == T:
+            break
+        g = s * problem.dLambda(y, h)
+        w = w - training.eta * (problem.lam * w + X.T @ g.astype(dtype, copy=False))
+        if training.stochastic:
+            s = training.next_batch(rng, s)
+    return out
+
+
+TOGETHER_TRAININGS = {
+    "gd": Training(t_max=2.0, R=0.5),
+    "sgd": Training(algorithm="sgd", b=0.4, t_max=2.0, R=0.5),
+    "persistent-sgd": Training(algorithm="persistent-sgd", b=0.3, tau=1 / 0.6, t_max=2.0, R=0.5),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("problem", [Problem(lam=0.1), Problem(clusters=3, L=1.0, delta=0.3)],
+                         ids=["2clusters", "3clusters"])
+@pytest.mark.parametrize("algorithm", list(TOGETHER_TRAININGS))
+def test_seeds_together_give_the_curves_of_seeds_one_at_a_time(algorithm, problem, dtype):
+    # Each seed keeps its own random stream, so grouping changes nothing but (possibly) the last
+    # bits of the BLAS products: compare every seed's curves with the old per-seed loop, and the
+    # averaged curves over groups of 1, 2 (uneven: 5 = 3 + 2) and all seeds.
+    training, d, seeds, seed0 = TOGETHER_TRAININGS[algorithm], 40, 5, 7
+    ref = np.stack([_one_seed_reference(problem, training, d, seed0 + i, dtype)
+                    for i in range(seeds)], axis=1)  # [observable, seed, step]
+    results = {st: simulate(problem, training, d=d, seeds=seeds, seed0=seed0, dtype=dtype,
+                            seeds_together=st, progress=False) for st in (1, 2, seeds)}
+    assert results[seeds].stats["seeds_together"] == seeds
+    assert results[2].stats["seeds_together"] == 2  # groups of 3 and 2 seeds
+    # np.matmul on the stack calls the same BLAS gemv per seed as X @ w and X.T @ g, so the
+    # numbers agree bit for bit here; the tolerance allows another BLAS to round the products
+    # differently (last bits: 1e-16 relative in float64, 6e-8 in float32, over 10 steps)
+    rtol = 1e-12 if dtype == "float64" else 1e-6
+    for st, res in results.items():
+        for name, samples in zip(OBSERVABLES, ref):
+            mean = samples.mean(axis=0)
+            sem = samples.std(axis=0, ddof=1) / math.sqrt(seeds)
+            np.testing.assert_allclose(getattr(res, name), mean, rtol=rtol, atol=rtol * 1e-3,
+                                       err_msg=f"{name}, seeds_together={st}")
+            np.testing.assert_allclose(getattr(res, name + "_sem"), sem, rtol=1e3 * rtol,
+                                       atol=rtol * 1e-3, err_msg=f"{name}_sem, seeds_together={st}")
+
+
+def test_seeds_together_default_and_stats():
+    problem, tr = Problem(), Training(t_max=1.0)  # 5 steps
+    r = simulate(problem, tr, d=30, seeds=4, progress=False)  # a few kB: all 4 together
+    assert r.stats["seeds_together"] == 4
+    assert r.stats["time_per_step"] == pytest.approx(r.stats["step_time"] / (4 * 5))
+    assert 0 < r.stats["matvec_time"] < r.stats["step_time"]
+    assert simulate(problem, tr, d=30, seeds=2, seeds_together=9, progress=False).stats["seeds_together"] == 2
+
+
+def test_seeds_together_divergence_names_the_seed():
+    # one group of 3 seeds that all diverge: the error names the first to do so, at once
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(DivergenceError, match=r"seed [567]\): use a smaller eta"):
+            simulate(Problem(loss="square"), Training(eta=50.0, t_max=5000.0), d=100, seeds=3,
+                     seed0=5, seeds_together=3, progress=False)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "2"])
+def test_bad_seeds_together(value):
+    with pytest.raises(ParameterError, match=r"^seeds_together = .* must be") as info:
+        simulate(Problem(), Training(t_max=0.4), d=10, seeds_together=value, progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_seeds_together_memory_refusal():
+    # d = 10^4, alpha = 2: 1.6 GB per seed; 10^5 of them cannot fit, a single one is not refused
+    # by this check (the run itself is never started: seeds_together is checked first)
+    with pytest.raises(ParameterError, match=r"^d = 10000 with seeds_together = 100000 needs .* lower seeds_together"):
+        simulate(Problem(), Training(), d=10**4, seeds=10**5, seeds_together=10**5, progress=False)

@@ -122,6 +122,9 @@ SIMULATION_OPTIONS: tuple[Option, ...] = (
     Option("every", "--every", "int", 1, "Record every k-th step (and the last) (>= 1).",
            metavar="K"),
     Option("dtype", "--dtype", "str", "float64", "Floating-point precision.", choices=DTYPES),
+    Option("seeds_together", "--seeds-together", "int", None, "Runs advanced together, with "
+           "batched products (>= 1; 1: one after the other; none: chosen from the free memory "
+           "and the cache size). Does not change the results.", metavar="S"),
 )
 
 OUTPUT_OPTIONS: tuple[Option, ...] = (
@@ -281,7 +284,7 @@ def simulate_cmd(ctx, config, quiet, **flags):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         result = simulate(problem, training, d=params["d"], seeds=params["seeds"],
                           seed0=params["seed0"], every=params["every"], dtype=params["dtype"],
-                          progress=progress_wanted(quiet))
+                          seeds_together=params["seeds_together"], progress=progress_wanted(quiet))
     emit_result(ctx, result, params, quiet)
 
 
