@@ -183,7 +183,7 @@ BAD_PANELS = [
     ('inset = "train_accuracy"', 'inset = "loss"', ("inset",)),
     ("t_max = 100.0", "t_max = -1.0", ("t_max",)),
     ("[[curves]]\nlabel", "[[curves]]\nlabl", ("labl",)),
-    ("max_iter = 3", "max_iter = 3\nmax_iter = 4", ("TOML",)),
+    ("max_iter = 4", "max_iter = 4\nmax_iter = 5", ("TOML",)),
     ("ylim = [0.095, 0.2]", "ylim = [0.095]", ("ylim",)),
     ('legend_loc = "upper left"', 'legend_loc = "top"', ("legend_loc",)),
     ('label = "$b = 0.3$"', 'label = "$b = \\foo$"', ("mathtext", "curve label")),

@@ -55,11 +55,12 @@ def check_int(name: str, value, *, lo=None, hi=None) -> int:
     return value
 
 
-def check_memory(need: int, what: str, hint: str, detail: str = "") -> None:
+def check_memory(need: int, what: str, hint: str, detail: str = "", avail: int | None = None) -> None:
     """Refuse (before allocating) a computation whose peak ``need`` bytes exceed 80% of the
-    available memory; ``what`` names the parameters, ``detail`` what the memory is for,
-    ``hint`` what to lower."""
-    avail = available_memory()
+    available memory (``avail``: of a device instead of the host); ``what`` names the
+    parameters, ``detail`` what the memory is for, ``hint`` what to lower."""
+    if avail is None:
+        avail = available_memory()
     if need > 0.8 * avail:
         raise ParameterError(f"{what} needs {need / 2**30:.1f} GiB{detail} but only "
                              f"{avail / 2**30:.1f} GiB is available: {hint}")

@@ -38,6 +38,7 @@ import click
 import numpy as np
 
 from . import __version__
+from ._backend import BACKENDS, DEVICES
 from ._validation import DivergenceError, ParameterError, check_int, check_real, one_line
 from .dmft import solve_dmft
 from .io import check_output_path, format_table, read_toml, sidecar_path, write_kernels, write_result
@@ -141,7 +142,7 @@ SOLVER_OPTIONS: tuple[Option, ...] = (
     Option("damping", "--damping", "real", 1.0, "Kernel mixing in (0, 1]; 1 makes iterations "
            "independent replicas."),
     Option("max_iter", "--max-iter", "int", 12, "Maximum number of iterations (>= 1); the "
-           "first is burn-in."),
+           "first two are burn-in."),
     Option("tol", "--tol", "real", 1e-3, "Stop when the Monte-Carlo error of gen_error is <= tol "
            "at every time (after burn-in + 4 iterations); 0 runs exactly --max-iter iterations."),
     Option("seed", "--seed", "int", 0, "Seed of the solver's random draws (>= 0)."),
@@ -151,6 +152,13 @@ SOLVER_OPTIONS: tuple[Option, ...] = (
            "dimension d."),
     Option("save_kernels", "--save-kernels", "str", None, "Also write C(t,t'), R(t,t') and the "
            "kernels M_C, M_R, lamhat, mu to this .npz file.", metavar="FILE.npz"),
+    Option("device", "--device", "str", "cpu", "Where the fast iterations compute; cuda uses "
+           "PyTorch (pip install 'gmmdmft[torch]').", choices=DEVICES),
+    Option("backend", "--backend", "str", None, "Array library of the fast iterations (default: "
+           "numpy on cpu, torch on cuda).", choices=BACKENDS),
+    Option("response_dtype", "--response-dtype", "str", "float32", "Precision of the per-draw "
+           "responses behind M_R (float64 makes the backends agree to rounding).",
+           choices=("float32", "float64")),
 )
 
 DMFT_OPTIONS = PROBLEM_OPTIONS + TRAINING_OPTIONS + SOLVER_OPTIONS + OUTPUT_OPTIONS
@@ -308,7 +316,8 @@ def dmft_cmd(ctx, config, quiet, **flags):
                             max_iter=params["max_iter"], tol=params["tol"], seed=params["seed"],
                             m0=params["m0"], d=params["d"],
                             return_kernels=params["save_kernels"] is not None,
-                            progress=progress_wanted(quiet))
+                            progress=progress_wanted(quiet), backend=params["backend"],
+                            device=params["device"], G_dtype=params["response_dtype"])
     if params["save_kernels"] is not None:
         write_kernels(result, params["save_kernels"])
     emit_result(ctx, result, params, quiet)

@@ -54,6 +54,7 @@ from scipy.special import ndtri
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._backend import NUMPY, get_backend
 from ._blas import one_blas_thread
 from ._validation import DivergenceError, ParameterError, check_int, check_memory, check_real
 from .problem import Problem
@@ -251,7 +252,7 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
 
 
 def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.ndarray, N: int,
-                  m0: float, rng, G_dtype, block: int = 64, work: dict | None = None):
+                  m0: float, rng, G_dtype, block: int = 64, work: dict | None = None, be=NUMPY):
     """One sweep of N fresh draws under the previous iterate's M_C and M_R (the fast iteration).
 
     lamhat and mu stay causal (estimated at time k from the draws at time k, O(N) each), while
@@ -259,7 +260,7 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
     known in advance, so each block of ``block`` time steps costs one matrix product for the
     noise (xi = L Z with L the Cholesky factor of M_C, sheet §7) and one for the memory from
     earlier blocks, and the new M_C is one product F F^T after the sweep. Only the memory sum
-    inside a block is a matrix-vector product per step.
+    inside a block is a matrix-vector product per step. ``be``: array backend (_backend).
     Returns (kernels, m, training loss, training accuracy, timings, D paths of all draws).
     """
     T = training.steps
@@ -270,16 +271,16 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
     timing = dict(process=0.0, noise=0.0, memory=0.0, M_C=0.0, M_R=0.0)
     t0 = tic()
     dr = _Draws(problem, training, N, m0, rng)
-    y, u = dr.y, dr.u
-    MRe = eta**2 * np.tril(old["M_R"], -1)
+    y, u = be.asarray(dr.y), be.asarray(dr.u)
+    MRe = be.asarray(eta**2 * np.tril(old["M_R"], -1))
     lamhat = np.empty(T)
     mu = np.empty(T)
     m = np.empty(T + 1)
     m[0] = m0
-    H = _buffer(work, "H", (T + 1, N), np.float64)
-    H[0] = dr.h_init
-    Fh = _buffer(work, "F", (T, N), np.float64)
-    Dh = _buffer(work, "D", (T, N), G_dtype)
+    H = be.buffer(work, "H", (T + 1, N), "float64")
+    H[0] = be.asarray(dr.h_init)
+    Fh = be.buffer(work, "F", (T, N), "float64")
+    Dh = be.buffer(work, "D", (T, N), G_dtype)
     loss = np.empty(T + 1)
     acc = np.empty(T + 1)
     s = training.initial_batch(rng, N)
@@ -287,8 +288,8 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
     t1 = tic()
     timing["process"] += t1 - t0
     root, causal = _noise_root(old["M_C"])
-    Z = _buffer(work, "Z", (T, N), np.float64)
-    rng.standard_normal(out=Z)
+    root = be.asarray(root)
+    Z = be.normal(rng, work, "Z", (T, N))
     timing["noise"] += tic() - t1
     for K0 in range(0, T, block):
         K1 = min(T, K0 + block)
@@ -301,22 +302,24 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
             xi += MRe[K0:K1, :K0] @ H[:K0]
         t0 = tic()
         timing["memory"] += t0 - t1
-        with one_blas_thread():  # see _blas: small products, one thread
+        with be.small_products():
             for k in range(K0, K1):
                 r = sqD * H[k] + m[k] * u
-                value, F, D = problem.terms(y, r)
-                loss[k] = value.mean()
-                acc[k] = np.count_nonzero(problem.correct(y, r)) / N
+                value, F, D = problem.terms(y, r, be)
+                loss[k] = be.item(value.mean())
+                acc[k] = be.item((problem.correct(y, r)).sum()) / N
                 if training.stochastic:
-                    F *= s
-                    D *= s
+                    sk = be.asarray(s)
+                    F *= sk
+                    D *= sk
                 Fh[k] = F
                 Dh[k] = D
-                lamhat[k] = gamma[k] * alpha * Delta * D.mean() + keep[k] * old["lamhat"][k]
-                mu[k] = gamma[k] * alpha * np.einsum("n,n", u, F) / N + keep[k] * old["mu"][k]
+                lamhat[k] = gamma[k] * alpha * Delta * be.item(D.mean()) + keep[k] * old["lamhat"][k]
+                mu[k] = gamma[k] * alpha * be.item(be.einsum("n,n", u, F)) / N + keep[k] * old["mu"][k]
                 m[k + 1] = m[k] - eta * (lam * m[k] + mu[k])
                 h = H[k + 1]
-                np.multiply(H[k], 1.0 - eta * (lam + lamhat[k]), out=h)
+                h[...] = H[k]
+                h *= 1.0 - eta * (lam + lamhat[k])
                 h += xi[k - K0]
                 F *= eta * sqD
                 h -= F
@@ -324,7 +327,8 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
                     h += MRe[k, K0:k] @ H[K0:k]
                 if training.stochastic:
                     s = training.next_batch(rng, s)
-        bad = ~np.isfinite(H[K0 + 1:K1 + 1]).all(axis=1)
+        finite = be.to_numpy(be.einsum("kn->k", H[K0 + 1:K1 + 1]))
+        bad = ~np.isfinite(finite)
         if bad.any():
             k = K0 + 1 + int(np.flatnonzero(bad)[0])
             raise DivergenceError(
@@ -333,11 +337,11 @@ def _sweep_lagged(problem: Problem, training: Training, old: dict, gamma: np.nda
         timing["process"] += tic() - t0
     t0 = tic()
     r = sqD * H[T] + m[T] * u
-    loss[T] = problem.Lambda(y, r).mean()
-    acc[T] = np.count_nonzero(problem.correct(y, r)) / N
+    loss[T] = be.item(problem.terms(y, r, be)[0].mean())
+    acc[T] = be.item((problem.correct(y, r)).sum()) / N
     t1 = tic()
     timing["process"] += t1 - t0
-    MC_est = (alpha * Delta / N) * (Fh @ Fh.T)
+    MC_est = (alpha * Delta / N) * be.to_numpy(Fh @ Fh.T)
     b_mix, a_mix = np.sqrt(gamma), np.sqrt(keep)
     MC = np.outer(b_mix, b_mix) * MC_est + np.outer(a_mix, a_mix) * old["M_C"]
     timing["M_C"] += tic() - t1
@@ -363,7 +367,7 @@ def _noise_root(MC):
 
 def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths, G_dtype,
                        weights=None, block: int = 64, sub: int = 8, chunk_bytes: int = 2**28,
-                       work: dict | None = None):
+                       work: dict | None = None, be=NUMPY):
     """Estimate M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from stored D paths (T x N_R),
     each draw weighted by ``weights`` (default 1).
 
@@ -376,24 +380,28 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
     earlier blocks of i is one matrix product per block of kick times j (only the blocks with
     j < i, which skips the zero upper triangle of G: T^3/6 multiply-adds per draw); inside a
     block the same is done for sub-blocks of ``sub`` steps, and only the last few terms are
-    matrix-vector products. Peak memory is one chunk of G, ``chunk_bytes``.
+    matrix-vector products. Peak memory is one chunk of G, ``chunk_bytes``. ``Dpaths`` and the
+    work are arrays of the backend ``be``; the estimate is returned as a numpy array.
     """
     T, NR = Dpaths.shape
     eta, Delta, alpha = training.eta, problem.delta, problem.alpha
     base = 1.0 - eta * (problem.lam + lamhat)
-    MRe = (eta**2 * np.tril(MR, -1)).astype(G_dtype)
-    est = np.zeros((T, T))
+    MRe = be.asarray(eta**2 * np.tril(MR, -1), dtype=G_dtype)
+    est = be.buffer(None, "", (T, T), "float64")
     item = np.dtype(G_dtype).itemsize
     # equal chunks (the last one padded with D = 0 draws, which add nothing), so that one
     # buffer serves all chunks: fresh pages cost as much as the arithmetic at this size
     c_max = int(max(1, min(NR, chunk_bytes // max(1, (T + 1) * T * item))))
     n_chunks = -(-NR // c_max)
     nc = -(-NR // n_chunks)
-    G = _buffer(work, "G", (T + 1, T, nc), G_dtype)  # G[i, j, n]; upper triangle stays 0
+    G = be.buffer(work, "G", (T + 1, T, nc), G_dtype)  # G[i, j, n]; upper triangle stays 0
+    base = be.asarray(base[:, None], dtype=G_dtype)
+    w = be.asarray(np.ones(NR) if weights is None else weights, dtype=G_dtype)
     for start in range(0, NR, nc):
-        D = np.zeros((T, nc), dtype=G_dtype)
-        D[:, :min(nc, NR - start)] = Dpaths[:, start:start + nc]
-        a = (base[:, None] - eta * Delta * D).astype(G_dtype)  # (T, nc)
+        n_here = min(nc, NR - start)
+        D = be.buffer(None, "", (T, nc), G_dtype)
+        D[:, :n_here] = Dpaths[:, start:start + n_here]
+        a = base - (eta * Delta) * D  # (T, nc)
         for K0 in range(0, T, block):
             K1 = min(T, K0 + block)
             G[K0 + 1:K1 + 1, K0:K1] = 0.0
@@ -406,7 +414,7 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
                 if S0 > K0:  # earlier sub-blocks of this block
                     Gij = G[K0:S0, :S0].reshape(S0 - K0, S0 * nc)
                     G[S0 + 1:S1 + 1, :S0] += (MRe[S0:S1, K0:S0] @ Gij).reshape(S1 - S0, S0, nc)
-                with one_blas_thread():
+                with be.small_products():
                     for k in range(S0, S1):
                         if k > 0:
                             nxt = G[k + 1, :k]
@@ -415,30 +423,15 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
                                 nxt += (MRe[k, S0:k] @ G[S0:k, :k].reshape(k - S0, k * nc)).reshape(k, nc)
                         G[k + 1, k] = 1.0
         # est[k, j] = sum_n w_n D[k, n] G[k, j, n] D[j, n]
-        if weights is not None:
-            Dw = np.zeros((T, nc), dtype=G_dtype)
-            Dw[:, :min(nc, NR - start)] = Dpaths[:, start:start + nc] * weights[start:start + nc]
-        else:
-            Dw = D
-        with one_blas_thread():
+        Dw = D.clone() if be.name == "torch" else D.copy()
+        Dw[:, :n_here] *= w[start:start + n_here]
+        with be.small_products():
             for k in range(1, T):
                 est[k, :k] += (G[k, :k] * D[:k]) @ Dw[k]
-    return (alpha * Delta**2 / NR) * est
+    return (alpha * Delta**2 / NR) * be.to_numpy(est)
 
 
-def _buffer(work: dict | None, name: str, shape, dtype):
-    """An array of the given shape from the workspace ``work`` (kept across iterations: the
-    first touch of fresh pages costs about as much as the arithmetic done on them). A new
-    buffer is zero-filled; a reused one holds what the previous user left."""
-    if work is None:
-        return np.zeros(shape, dtype=dtype)
-    buf = work.get(name)
-    if buf is None or buf.shape != tuple(shape) or buf.dtype != np.dtype(dtype):
-        buf = work[name] = np.zeros(shape, dtype=dtype)
-    return buf
-
-
-def _pick_response_draws(Dpaths, n, rng):
+def _pick_response_draws(score, n, rng):
     """Importance sampling of the draws whose responses estimate M_R.
 
     M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> is carried by the draws whose Lambda'' stays
@@ -448,8 +441,8 @@ def _pick_response_draws(Dpaths, n, rng):
     Delta = 0.5, GD, t = 50: the iteration-to-iteration scatter of gen_error drops from 0.0021 to
     0.0007 at equal cost.
     """
-    score = np.einsum("kn,kn->n", Dpaths, Dpaths, dtype=np.float64)
-    score += 1e-3 * score.mean() + 1e-300
+    score = np.asarray(score, dtype=np.float64)  # sum_k D_k^2 per draw
+    score = score + (1e-3 * score.mean() + 1e-300)
     prob = score / score.sum()
     pick = np.sort(rng.choice(prob.size, size=n, replace=True, p=prob))
     return pick, 1.0 / (prob.size * prob[pick])
@@ -510,7 +503,8 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
                response_samples: int = 1000, damping: float = 1.0, max_iter: int = 12,
                tol: float = 1e-3, seed: int = 0, m0: float | None = None, d: int | None = None,
                init: Result | None = None, return_kernels: bool = False,
-               progress: bool | None = None, G_dtype: str = "float32", lagged: bool = True) -> Result:
+               progress: bool | None = None, G_dtype: str = "float32", lagged: bool = True,
+               backend: str | None = None, device: str = "cpu") -> Result:
     """Solve the DMFT equations of the paper (sheet §4) and return the d -> infinity learning curves.
 
     The iteration (see the module docstring for why it works):
@@ -569,6 +563,12 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
         True (default): iterations after the first run under the previous M_C (matrix
         products). False: every iteration is a causal sweep that estimates M_C as it goes
         (memory-bound, ~5x slower per iteration at T = 500); kept as a cross-check.
+    backend : {"numpy", "torch"} or None
+        Arrays of the fast iterations (None: numpy on the cpu, torch on cuda) (the noise, the process, M_C and M_R; the causal burn-in
+        sweep and the T x T algebra stay in numpy). "torch" needs PyTorch; in float64
+        (``G_dtype="float64"``) it gives the numpy numbers up to rounding.
+    device : {"cpu", "cuda"}
+        Where the torch backend computes; "cuda" needs backend "torch" and a CUDA device.
 
     Returns
     -------
@@ -585,6 +585,7 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     seed = check_int("seed", seed, lo=0)
     if G_dtype not in ("float32", "float64"):
         raise ParameterError(f"G_dtype = {G_dtype!r} is not one of: float32, float64")
+    be = get_backend(backend, device)
     if m0 is None:
         if problem.clusters == 3:
             if d is None:
@@ -607,6 +608,10 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     work_bytes = paths + 8 * T * T * 8 + max((T + 1) * T * n_causal * item,  # causal sweep
                                              min(2**28, (T + 1) * T * response_samples * item))
     check_memory(work_bytes, f"samples = {samples} at T = {T} steps", "lower samples")
+    if be.available_memory() is not None:  # the lagged iterations' arrays live on the device
+        check_memory(paths + min(2**28, (T + 1) * T * response_samples * item),
+                     f"samples = {samples} at T = {T} steps", "lower samples",
+                     detail=f" on {device}", avail=be.available_memory())
 
     old, T_known = None, 0
     if init is not None:
@@ -632,16 +637,18 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
             if kind == "lagged":
                 new, m, loss, acc, tm, Dpaths = _sweep_lagged(
                     problem, training, dict(old, M_R=MR_next), gamma, samples, m0, rng, G_dtype,
-                    work=work)
+                    work=work, be=be)
             else:
                 n_sweep = samples if old is not None else _burn_in_samples(samples, response_samples)
                 new, m, loss, acc, tm, Dpaths = _sweep(
                     problem, training, old, gamma, n_sweep, n_causal, m0, rng, G_dtype,
                     MR_fixed=MR_next, n_store=n_sweep)
             t0 = time.perf_counter()
-            pick, w = _pick_response_draws(Dpaths, response_samples, rng)
-            est = _response_estimate(problem, training, new["lamhat"], new["M_R"], Dpaths[:, pick],
-                                     G_dtype, weights=w, work=work)
+            Dpaths = be.asarray(Dpaths)
+            pick, w = _pick_response_draws(be.to_numpy(be.einsum("kn,kn->n", Dpaths, Dpaths)),
+                                           response_samples, rng)
+            est = _response_estimate(problem, training, new["lamhat"], new["M_R"],
+                                     Dpaths[:, be.asarray(pick)], G_dtype, weights=w, work=work, be=be)
             MR_next = est if old is None or damping == 1.0 else (1 - damping) * new["M_R"] + damping * est
             tm["M_R"] += time.perf_counter() - t0
             t0 = time.perf_counter()

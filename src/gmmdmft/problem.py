@@ -40,8 +40,9 @@ class Loss:
     def d2(self, v):
         raise NotImplementedError
 
-    def terms(self, v):
-        """(ell, ell', ell'') together; subclasses may share work between them."""
+    def terms(self, v, ops=None):
+        """(ell, ell', ell'') together; subclasses share work between them. ``ops`` supplies
+        ``expit`` and ``log`` for non-numpy arrays (see gmmdmft._backend)."""
         return self.value(v), self.d1(v), self.d2(v)
 
 
@@ -59,11 +60,15 @@ class Logistic(Loss):
     def d2(self, v):
         return expit(v) * expit(-v)
 
-    def terms(self, v):
+    def terms(self, v, ops=None):
         # one sigmoid p = 1/(1+e^{-v}) gives all three: ell = -ln p, ell' = p - 1, ell'' = p(1-p)
-        p = expit(v)
-        with np.errstate(divide="ignore"):
-            value = -np.log(p)
+        if ops is None:
+            p = expit(v)
+            with np.errstate(divide="ignore"):
+                value = -np.log(p)
+        else:
+            p = ops.expit(v)
+            value = -ops.log(p)
         far = v < -700.0  # p underflows: ell = -v to double precision
         if far.any():
             value[far] = -v[far]
@@ -84,6 +89,10 @@ class Square(Loss):
 
     def d2(self, v):
         return np.ones_like(v)
+
+    def terms(self, v, ops=None):
+        d1 = v - 1.0
+        return 0.5 * d1 * d1, d1, 0.0 * v + 1.0
 
 
 LOSSES: dict[str, Loss] = {cls.name: cls() for cls in (Logistic, Square)}
@@ -169,10 +178,11 @@ class Problem:
         dphi = 2.0 * h
         return y * d1 * dphi, d2 * dphi * dphi + 2.0 * y * d1
 
-    def terms(self, y, h):
-        """(Lambda, Lambda', Lambda'') evaluated together (one phi, one loss evaluation)."""
+    def terms(self, y, h, ops=None):
+        """(Lambda, Lambda', Lambda'') evaluated together (one phi, one loss evaluation);
+        ``ops``: array operations for non-numpy arrays (gmmdmft._backend)."""
         v = y * self.phi(h)
-        value, d1, d2 = self._loss.terms(v)
+        value, d1, d2 = self._loss.terms(v, ops)
         if self.clusters == 2:
             return value, y * d1, d2
         dphi = 2.0 * h
