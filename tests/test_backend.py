@@ -40,7 +40,7 @@ def test_blocked_response_matches_plain_recursion(block, sub, chunk):
     w = rng.random(NR) + 0.5
     ref = _plain_response_estimate(problem, training, lamhat, MR, D, w)
     got = dmft._response_estimate(problem, training, lamhat, MR, D, "float64", weights=w,
-                                  block=block, sub=sub, chunk_bytes=chunk, work={})
+                                  block=block, sub=sub, chunk_bytes=chunk, min_chunk=1, work={})
     np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-14 * np.abs(ref).max())
 
 
@@ -144,3 +144,20 @@ def test_lagged_sweep_reports_divergence():
             np.errstate(all="ignore"):
         dmft._sweep_lagged(problem, training, old, np.ones(T), 200, 0.0, np.random.default_rng(0),
                            "float64")
+
+
+def test_benchmark_cost_model_counts_the_triangular_flops():
+    """The roofline's FLOP count of M_R is the triangular propagation, N_R T^3 / 3 to leading
+    order, and the noise and memory products N T^2 each."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from performance import cost_model
+
+    T, N, NR = 2048, 1000, 10
+    c = cost_model(T, N, NR)
+    # corrections of relative order block / T: the diagonal blocks are done as rectangles
+    assert abs(c["M_R"]["flops"] / (NR * T**3 / 3) - 1) < 0.15
+    for phase in ("noise", "memory", "M_C"):
+        assert abs(c[phase]["flops"] / (N * T**2) - 1) < 0.1, phase

@@ -5,7 +5,7 @@ Implements F. Mignacco, F. Krzakala, P. Urbani, L. Zdeborova, "Dynamical mean-fi
 stochastic gradient descent in Gaussian mixture classification", NeurIPS 2020 (arXiv:2006.06098).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from ._validation import DivergenceError, ParameterError  # noqa: E402
 from .problem import (  # noqa: E402

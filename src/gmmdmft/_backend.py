@@ -67,6 +67,11 @@ class NumpyBackend:
     def einsum(self, spec, *ops):
         return np.einsum(spec, *ops)
 
+    def matmul_into(self, a, b, out):
+        """out[...] = a @ b, with ``out`` a (strided) view whose trailing axes are merged to
+        match b's columns; numpy's BLAS writes into the view directly (no temporary)."""
+        np.matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
+
     def small_products(self):
         return one_blas_thread()
 
@@ -126,6 +131,9 @@ class TorchBackend(NumpyBackend):
 
     def einsum(self, spec, *ops):
         return self.torch.einsum(spec, *ops)
+
+    def matmul_into(self, a, b, out):
+        out.copy_((a @ b).reshape(out.shape))
 
     def small_products(self):
         return contextlib.nullcontext()

@@ -366,8 +366,8 @@ def _noise_root(MC):
 
 
 def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths, G_dtype,
-                       weights=None, block: int = 64, sub: int = 8, chunk_bytes: int = 2**28,
-                       work: dict | None = None, be=NUMPY):
+                       weights=None, block: int = 128, sub: int = 32, chunk_bytes: int = 2**28,
+                       min_chunk: int = 64, work: dict | None = None, be=NUMPY):
     """Estimate M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from stored D paths (T x N_R),
     each draw weighted by ``weights`` (default 1).
 
@@ -380,7 +380,7 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
     earlier blocks of i is one matrix product per block of kick times j (only the blocks with
     j < i, which skips the zero upper triangle of G: T^3/6 multiply-adds per draw); inside a
     block the same is done for sub-blocks of ``sub`` steps, and only the last few terms are
-    matrix-vector products. Peak memory is one chunk of G, ``chunk_bytes``. ``Dpaths`` and the
+    matrix-vector products. Peak memory is one chunk of G (:func:`_response_chunk`). ``Dpaths`` and the
     work are arrays of the backend ``be``; the estimate is returned as a numpy array.
     """
     T, NR = Dpaths.shape
@@ -389,11 +389,7 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
     MRe = be.asarray(eta**2 * np.tril(MR, -1), dtype=G_dtype)
     est = be.buffer(None, "", (T, T), "float64")
     item = np.dtype(G_dtype).itemsize
-    # equal chunks (the last one padded with D = 0 draws, which add nothing), so that one
-    # buffer serves all chunks: fresh pages cost as much as the arithmetic at this size
-    c_max = int(max(1, min(NR, chunk_bytes // max(1, (T + 1) * T * item))))
-    n_chunks = -(-NR // c_max)
-    nc = -(-NR // n_chunks)
+    nc = _response_chunk(T, NR, item, chunk_bytes, min_chunk)
     G = be.buffer(work, "G", (T + 1, T, nc), G_dtype)  # G[i, j, n]; upper triangle stays 0
     base = be.asarray(base[:, None], dtype=G_dtype)
     w = be.asarray(np.ones(NR) if weights is None else weights, dtype=G_dtype)
@@ -408,7 +404,7 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
             for J0 in range(0, K0, block):  # earlier blocks of i, kick blocks j < i only
                 J1 = min(K0, J0 + block)
                 Gij = G[J0:K0, J0:J1].reshape(K0 - J0, (J1 - J0) * nc)
-                G[K0 + 1:K1 + 1, J0:J1] = (MRe[K0:K1, J0:K0] @ Gij).reshape(K1 - K0, J1 - J0, nc)
+                be.matmul_into(MRe[K0:K1, J0:K0], Gij, G[K0 + 1:K1 + 1, J0:J1])
             for S0 in range(K0, K1, sub):
                 S1 = min(K1, S0 + sub)
                 if S0 > K0:  # earlier sub-blocks of this block
@@ -429,6 +425,16 @@ def _response_estimate(problem: Problem, training: Training, lamhat, MR, Dpaths,
             for k in range(1, T):
                 est[k, :k] += (G[k, :k] * D[:k]) @ Dw[k]
     return (alpha * Delta**2 / NR) * be.to_numpy(est)
+
+
+def _response_chunk(T: int, NR: int, item: int, chunk_bytes: int = 2**28, min_chunk: int = 64) -> int:
+    """Draws per chunk of the response propagation: ``chunk_bytes`` of G, but at least ``min_chunk`` draws
+    (fewer make the per-step Python work dominate at large T), as equal chunks as possible (the
+    last one is padded with D = 0 draws, which add nothing) so that one buffer serves them all:
+    on this machine the first touch of fresh pages costs as much as the arithmetic done on them."""
+    c_max = int(min(NR, max(min_chunk, chunk_bytes // max(1, (T + 1) * T * item))))
+    n_chunks = -(-NR // c_max)
+    return -(-NR // n_chunks)
 
 
 def _pick_response_draws(score, n, rng):
@@ -605,11 +611,11 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
     n_causal = min(CAUSAL_RESPONSE_SAMPLES, samples)
     item = np.dtype(G_dtype).itemsize
     paths = (T + 1) * samples * (3 * 8 + item)  # h, F, z (float64) and D paths
-    work_bytes = paths + 8 * T * T * 8 + max((T + 1) * T * n_causal * item,  # causal sweep
-                                             min(2**28, (T + 1) * T * response_samples * item))
+    G_bytes = (T + 1) * T * item * _response_chunk(T, response_samples, item)
+    work_bytes = paths + 8 * T * T * 8 + max((T + 1) * T * n_causal * item, G_bytes)
     check_memory(work_bytes, f"samples = {samples} at T = {T} steps", "lower samples")
     if be.available_memory() is not None:  # the lagged iterations' arrays live on the device
-        check_memory(paths + min(2**28, (T + 1) * T * response_samples * item),
+        check_memory(paths + G_bytes,
                      f"samples = {samples} at T = {T} steps", "lower samples",
                      detail=f" on {device}", avail=be.available_memory())
 
@@ -644,20 +650,8 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
                     problem, training, old, gamma, n_sweep, n_causal, m0, rng, G_dtype,
                     MR_fixed=MR_next, n_store=n_sweep)
             t0 = time.perf_counter()
-            Dpaths = be.asarray(Dpaths)
-            pick, w = _pick_response_draws(be.to_numpy(be.einsum("kn,kn->n", Dpaths, Dpaths)),
-                                           response_samples, rng)
-            est = _response_estimate(problem, training, new["lamhat"], new["M_R"],
-                                     Dpaths[:, be.asarray(pick)], G_dtype, weights=w, work=work, be=be)
-            MR_next = est if old is None or damping == 1.0 else (1 - damping) * new["M_R"] + damping * est
-            tm["M_R"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
             Rw, P0, C = two_time(problem, training, new, m, m0)
             tm["two_time"] = time.perf_counter() - t0
-            tm["kind"] = kind
-            per_iteration.append(tm)
-            for key in timing:
-                timing[key] += tm.get(key, 0.0)
             norm = np.diagonal(C).copy()
             gen = problem.gen_error(m, norm)
             for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
@@ -673,9 +667,25 @@ def solve_dmft(problem: Problem, training: Training, *, samples: int = 20000,
             curves = _average(used, damping)
             if len(used) > 1:
                 err = float(np.nanmax(curves["gen_error_sem"]))
+            stop = it == max_iter - 1 or (tol > 0 and len(used) >= MIN_USED_FOR_TOL and err <= tol)
+            if not stop:  # M_R for the next iteration (after the last one it would go unused)
+                t0 = time.perf_counter()
+                Dpaths = be.asarray(Dpaths)
+                pick, w = _pick_response_draws(be.to_numpy(be.einsum("kn,kn->n", Dpaths, Dpaths)),
+                                               response_samples, rng)
+                est = _response_estimate(problem, training, new["lamhat"], new["M_R"],
+                                         Dpaths[:, be.asarray(pick)], G_dtype, weights=w, work=work,
+                                         be=be)
+                mixed = damping < 1.0 and (it > 0 or init is not None)
+                MR_next = (1 - damping) * new["M_R"] + damping * est if mixed else est
+                tm["M_R"] += time.perf_counter() - t0
+            tm["kind"] = kind
+            per_iteration.append(tm)
+            for key in timing:
+                timing[key] += tm.get(key, 0.0)
             bar.set_postfix(change=f"{changes[-1]:.2e}", err=f"{err:.1e}", refresh=False)
             bar.update()
-            if tol > 0 and len(used) >= MIN_USED_FOR_TOL and err <= tol:
+            if stop:
                 break
     finally:
         bar.close()

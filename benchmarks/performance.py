@@ -1,0 +1,317 @@
+"""Performance report of the DMFT solver: roofline per phase, ratio to the baseline, scaling.
+
+    python benchmarks/performance.py                 # everything (about 30 min on 2 cores)
+    python benchmarks/performance.py --only roofline baseline
+    python benchmarks/performance.py --quick         # small sizes, a smoke run (1 min)
+
+Sections (all measured in this one process, so that the machine's speed is the same for all):
+
+machine    matrix-product rate (float64, float32), memory bandwidth (X @ w and X.T @ v),
+           normal draws per second, sigmoid + log per element: the floors below use these.
+roofline   one solve at T = 500, N = 2e4, N_R = 1000 (GD, two clusters, alpha = 2, Delta = 0.5,
+           eta = 0.2, R = 0.01); for each phase of a lagged iteration: FLOPs and bytes from the
+           cost model of the code (:func:`cost_model`), the floor
+           max(FLOPs / rate, bytes / bandwidth) + draws / draw rate + sigmoid-log time,
+           the measured time and floor / time.
+baseline   the same N, N_R and number of iterations with the deliberately straightforward
+           implementation of the sheet (naive_dmft.py): seconds per iteration and the ratio,
+           per steady-state iteration and for a whole 12-iteration solve.
+scaling    seconds per iteration (the causal burn-in sweep and a later lagged iteration) for
+           T in {250, 500, 1000, 2000} and N in {1e4, 1e5}, with exponents fitted to
+           time ~ T^p N^q.
+long       a default solve at T = 2000 (t_max = 400), N = 2e4: wall time and peak memory
+           (in a child process, so that its peak is its own).
+
+The report goes to standard output (Markdown) and, with --json FILE, to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gmmdmft as g  # noqa: E402
+from gmmdmft.dmft import solve_dmft  # noqa: E402
+from naive_dmft import naive_dmft  # noqa: E402
+
+PHASES = ("process", "noise", "memory", "M_C", "M_R", "two_time")
+PROBLEM = dict(alpha=2.0, delta=0.5)
+
+
+def training(T):
+    return g.Training("gd", eta=0.2, t_max=0.2 * T, R=0.01)
+
+
+# ------------------------------------------------------------------------------- the machine
+def _best(f, repeat=3):
+    f()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure_machine(quick=False):
+    n = 1000 if quick else 2500
+    out = {}
+    for dt in ("float64", "float32"):
+        A = np.random.default_rng(0).random((n, n)).astype(dt)
+        out[f"gemm_{dt}_flops"] = 2 * n**3 / _best(lambda: A @ A)
+    rows, cols = (4000, 4000) if quick else (8000, 8000)
+    X = np.random.default_rng(1).random((rows, cols))
+    w, v = np.ones(cols), np.ones(rows)
+    out["bandwidth_bytes"] = 2 * X.nbytes / _best(lambda: (X @ w, X.T @ v))
+    rng = np.random.default_rng(2)
+    Z = np.empty((500, 20000))
+    out["normals_per_s"] = Z.size / _best(lambda: rng.standard_normal(out=Z))
+    x = np.random.default_rng(3).standard_normal(20000)
+
+    def sig_log():
+        for _ in range(50):
+            np.log(expit(x))
+    out["sigmoid_log_s_per_element"] = _best(sig_log) / (50 * x.size)
+    return out
+
+
+# ------------------------------------------------------------------------------- cost model
+def cost_model(T, N, NR, block=64, rblock=128, rsub=32, g_item=4):
+    """FLOPs, bytes, normal draws and sigmoid-log elements of one lagged iteration, per phase,
+    counted from the loops of gmmdmft.dmft (_sweep_lagged with time blocks ``block``,
+    _response_estimate with blocks ``rblock`` and sub-blocks ``rsub``)."""
+    c = {p: dict(flops=0.0, bytes=0.0, normals=0.0, trans=0.0, dtype="float64") for p in PHASES}
+    for K0 in range(0, T, block):
+        K1 = min(T, K0 + block)
+        B = K1 - K0
+        c["noise"]["flops"] += 2.0 * B * K1 * N  # L[K0:K1, :K1] @ Z[:K1]
+        c["noise"]["bytes"] += 8.0 * (K1 * N + B * N)
+        c["memory"]["flops"] += 2.0 * B * K0 * N  # M_R[K0:K1, :K0] @ H[:K0]
+        c["memory"]["bytes"] += 8.0 * (K0 * N + B * N)
+        for k in range(K0, K1):  # the in-block memory sum: a matrix-vector product per step
+            c["process"]["flops"] += 2.0 * (k - K0) * N
+            c["process"]["bytes"] += 8.0 * (k - K0) * N
+    c["noise"]["normals"] = float(T * N)
+    # per step and draw: ~16 float64 passes (r, loss terms, F and D stores, the update of h)
+    c["process"]["bytes"] += 16.0 * 8 * T * N
+    c["process"]["flops"] += 30.0 * T * N
+    c["process"]["trans"] = float(T * N)
+    c["M_C"]["flops"] = 1.0 * N * T * (T + 1)  # F F^T, one triangle
+    c["M_C"]["bytes"] = 8.0 * T * N
+    # M_R: per draw, blocked propagation of G (T+1, T) and the weighted sum over draws
+    mr = c["M_R"]
+    mr["dtype"] = "float32" if g_item == 4 else "float64"
+    per = 0.0
+    byt = 0.0
+    for K0 in range(0, T, rblock):
+        K1 = min(T, K0 + rblock)
+        for J0 in range(0, K0, rblock):
+            J1 = min(K0, J0 + rblock)
+            per += 2.0 * (K1 - K0) * (K0 - J0) * (J1 - J0)
+        for S0 in range(K0, K1, rsub):
+            S1 = min(K1, S0 + rsub)
+            per += 2.0 * (S1 - S0) * (S0 - K0) * S0
+            byt += g_item * (S0 - K0) * S0  # the skinny product reads these rows of G
+            for k in range(S0, S1):
+                per += 2.0 * (k - S0) * k + 2.0 * k  # in-sub-block product, a_k G[k]
+                byt += g_item * ((k - S0) * k + 3 * k)  # G rows read, G[k] read, G[k+1] r/w
+    per += 3.0 * T * T  # the weighted sum D_k G[k, j] D_j
+    byt += g_item * 2.0 * T * T
+    mr["flops"], mr["bytes"] = per * NR, byt * NR
+    c["two_time"]["flops"] = T**3 / 3.0 + 2.0 * T**3  # triangular inverse, Rw M_C Rw^T
+    c["two_time"]["bytes"] = 8.0 * 4 * T * T
+    return c
+
+
+def floors(cost, machine):
+    out = {}
+    for p, c in cost.items():
+        rate = machine[f"gemm_{c['dtype']}_flops"]
+        out[p] = (max(c["flops"] / rate, c["bytes"] / machine["bandwidth_bytes"])
+                  + c["normals"] / machine["normals_per_s"]
+                  + c["trans"] * machine["sigmoid_log_s_per_element"])
+    return out
+
+
+# ------------------------------------------------------------------------------- sections
+def lagged_times(result, skip=2):
+    """Median seconds per phase over the lagged iterations after the first ``skip`` iterations
+    (the first lagged one also pays for the first touch of its buffers), without the last one
+    (which has no next iteration to estimate M_R for)."""
+    its = [t for t in result.stats["timing_per_iteration"][skip:-1] if t["kind"] == "lagged"]
+    return {p: statistics.median(t.get(p, 0.0) for t in its) for p in PHASES}
+
+
+def roofline(machine, T, N, NR, iterations):
+    problem = g.Problem(**PROBLEM)
+    r = solve_dmft(problem, training(T), samples=N, response_samples=NR, max_iter=iterations,
+                   tol=0, progress=False)
+    meas = lagged_times(r)
+    cost = cost_model(T, N, NR)
+    flo = floors(cost, machine)
+    rows = []
+    for p in PHASES:
+        c = cost[p]
+        rows.append(dict(phase=p, gflop=c["flops"] / 1e9, gbyte=c["bytes"] / 1e9, dtype=c["dtype"],
+                         seconds=meas[p], floor=flo[p], fraction=flo[p] / meas[p] if meas[p] else None,
+                         gflops=c["flops"] / meas[p] / 1e9 if meas[p] else None))
+    first = r.stats["timing_per_iteration"][0]
+    return dict(T=T, N=N, NR=NR, rows=rows, total=sum(meas.values()), floor=sum(flo.values()),
+                first_iteration=sum(v for k, v in first.items() if k != "kind"),
+                wall=r.stats["wall_time"], iterations=iterations)
+
+
+def baseline(T, N, NR, ours, solve_iterations=12):
+    problem = g.Problem(**PROBLEM)
+    t0 = time.perf_counter()
+    _, tm = naive_dmft(problem, training(T), samples=N, response_samples=NR, iterations=2)
+    per_it = (time.perf_counter() - t0) / 2
+    fast = ours["total"]
+    t0 = time.perf_counter()
+    solve_dmft(problem, training(T), samples=N, response_samples=NR, max_iter=solve_iterations,
+               tol=0, progress=False)
+    solve_ours = time.perf_counter() - t0
+    return dict(T=T, N=N, NR=NR, baseline_per_iteration=per_it,
+                baseline_phases={k: v / 2 for k, v in tm.items()}, ours_per_iteration=fast,
+                ratio_per_iteration=per_it / fast, ours_first_iteration=ours["first_iteration"],
+                solve_iterations=solve_iterations, ours_solve=solve_ours,
+                baseline_solve=solve_iterations * per_it,
+                ratio_solve=solve_iterations * per_it / solve_ours)
+
+
+def scaling(Ts, Ns, NR):
+    problem = g.Problem(**PROBLEM)
+    cells = []
+    for N in Ns:
+        for T in Ts:
+            r = solve_dmft(problem, training(T), samples=N, response_samples=NR, max_iter=4, tol=0,
+                           progress=False)  # burn-in 2, then the third is timed
+            lag = lagged_times(r)
+            first = r.stats["timing_per_iteration"][0]
+            cells.append(dict(T=T, N=N, first=sum(v for k, v in first.items() if k != "kind"),
+                              lagged=sum(lag.values()), phases=lag))
+            print(f"  scaling T={T} N={N}: first {cells[-1]['first']:.2f} s, "
+                  f"lagged {cells[-1]['lagged']:.2f} s", file=sys.stderr, flush=True)
+    fits = {}
+    logs = np.array([[1.0, math.log(c["T"]), math.log(c["N"])] for c in cells])
+    for key in ("first", "lagged", *PHASES):
+        y = np.array([c[key] if key in ("first", "lagged") else c["phases"][key] for c in cells])
+        if np.all(y > 0):
+            coef, *_ = np.linalg.lstsq(logs, np.log(y), rcond=None)
+            fits[key] = dict(p_T=float(coef[1]), q_N=float(coef[2]))
+    return dict(NR=NR, cells=cells, fits=fits)
+
+
+def _long_child(T, N, queue):
+    problem = g.Problem(**PROBLEM)
+    t0 = time.perf_counter()
+    r = solve_dmft(problem, training(T), samples=N, progress=False)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put(dict(T=T, N=N, wall=wall, peak_bytes=peak, iterations=r.stats["iterations"],
+                   status=r.status, max_gen_error_sem=r.stats["max_gen_error_sem"],
+                   gen_error_final=float(r.gen_error[-1]), gen_error_final_sem=float(r.gen_error_sem[-1])))
+
+
+def long_run(T, N):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_long_child, args=(T, N, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+# ------------------------------------------------------------------------------- report
+def report(res):
+    m = res.get("machine")
+    if m:
+        print("## Machine (measured in this run)\n")
+        print(f"- matrix product: float64 {m['gemm_float64_flops'] / 1e9:.0f} GFLOP/s, "
+              f"float32 {m['gemm_float32_flops'] / 1e9:.0f} GFLOP/s")
+        print(f"- memory bandwidth (X @ w + X.T @ v, float64): {m['bandwidth_bytes'] / 1e9:.1f} GB/s")
+        print(f"- normal draws: {m['normals_per_s'] / 1e6:.0f} M/s; sigmoid + log: "
+              f"{m['sigmoid_log_s_per_element'] * 1e9:.1f} ns per element\n")
+    r = res.get("roofline")
+    if r:
+        print(f"## Roofline: one lagged iteration, T = {r['T']}, N = {r['N']}, N_R = {r['NR']}\n")
+        print("| phase | GFLOP | GB | dtype | GFLOP/s | seconds | floor s | floor/time |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for row in r["rows"]:
+            gf = f"{row['gflops']:.0f}" if row["gflops"] else "-"
+            fr = f"{row['fraction']:.2f}" if row["fraction"] else "-"
+            print(f"| {row['phase']} | {row['gflop']:.2f} | {row['gbyte']:.2f} | {row['dtype']} | {gf} "
+                  f"| {row['seconds']:.3f} | {row['floor']:.3f} | {fr} |")
+        print(f"| total | | | | | {r['total']:.3f} | {r['floor']:.3f} | {r['floor'] / r['total']:.2f} |")
+        print(f"\nfirst (causal burn-in) iteration: {r['first_iteration']:.2f} s\n")
+    b = res.get("baseline")
+    if b:
+        print(f"## Against the straightforward implementation (T = {b['T']}, N = {b['N']}, N_R = {b['NR']})\n")
+        print(f"- per iteration: baseline {b['baseline_per_iteration']:.2f} s "
+              f"({', '.join(f'{k} {v:.2f}' for k, v in b['baseline_phases'].items())}), "
+              f"gmmdmft {b['ours_per_iteration']:.3f} s: ratio {b['ratio_per_iteration']:.1f}")
+        print(f"- a {b['solve_iterations']}-iteration solve: baseline {b['baseline_solve']:.1f} s "
+              f"({b['solve_iterations']} x its iteration), gmmdmft {b['ours_solve']:.1f} s (measured; "
+              f"causal burn-in {b['ours_first_iteration']:.2f} s + {b['solve_iterations'] - 1} lagged): "
+              f"ratio {b['ratio_solve']:.1f}\n")
+    s = res.get("scaling")
+    if s:
+        print(f"## Scaling (N_R = {s['NR']}): seconds per iteration\n")
+        print("| T | N | first (causal, N/4 draws) | later (lagged) | process | noise | memory | M_C | M_R |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for c in s["cells"]:
+            ph = c["phases"]
+            print(f"| {c['T']} | {c['N']:.0e} | {c['first']:.2f} | {c['lagged']:.2f} | "
+                  + " | ".join(f"{ph[p]:.2f}" for p in ("process", "noise", "memory", "M_C", "M_R")) + " |")
+        print("\nfitted time ~ T^p N^q:", "; ".join(f"{k} p = {v['p_T']:.2f}, q = {v['q_N']:.2f}"
+                                                   for k, v in s["fits"].items()), "\n")
+    lr = res.get("long")
+    if lr:
+        print(f"## Long horizon: T = {lr['T']} (t_max = {0.2 * lr['T']:g}), N = {lr['N']}, default solver\n")
+        print(f"- wall {lr['wall']:.0f} s ({lr['wall'] / 60:.1f} min), {lr['iterations']} iterations, status "
+              f"{lr['status']}, peak memory {lr['peak_bytes'] / 2**30:.2f} GiB; gen_error(t_max) "
+              f"{lr['gen_error_final']:.4f} +- {lr['gen_error_final_sem']:.4f}\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=["machine", "roofline", "baseline", "scaling", "long"])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    q = args.quick
+    T, N, NR = (100, 4000, 200) if q else (500, 20000, 1000)
+    res = dict(version=g.__version__, numpy=np.__version__, python=platform.python_version(),
+               machine_name=platform.machine(), quick=q)
+    only = set(args.only) | {"machine"}
+    res["machine"] = measure_machine(q)
+    if "roofline" in only or "baseline" in only:
+        res["roofline"] = roofline(res["machine"], T, N, NR, iterations=5 if q else 7)
+    if "baseline" in only:
+        res["baseline"] = baseline(T, N, NR, res["roofline"])
+    if "scaling" in only:
+        res["scaling"] = scaling([50, 100] if q else [250, 500, 1000, 2000],
+                                 [2000, 4000] if q else [10**4, 10**5], 100 if q else 1000)
+    if "long" in only:
+        res["long"] = long_run(*((200, 2000) if q else (2000, 20000)))
+    report(res)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
