@@ -16,6 +16,9 @@ roofline   one solve at T = 500, N = 2e4, N_R = 1000 (GD, two clusters, alpha = 
 baseline   the same N, N_R and number of iterations with the deliberately straightforward
            implementation of the sheet (naive_dmft.py): seconds per iteration and the ratio,
            per steady-state iteration and for a whole 12-iteration solve.
+solution   time to a solution at T = 100: gmmdmft's default solve against the baseline's damped
+           Picard iteration, counted until its curve stays within max(2e-3, 3 sem) of gmmdmft's.
+simulator  the simulator's seconds per step against two bare products (simulate_benchmark.py).
 scaling    seconds per iteration (the causal burn-in sweep and a later lagged iteration) for
            T in {250, 500, 1000, 2000} and N in {1e4, 1e5}, with exponents fitted to
            time ~ T^p N^q.
@@ -215,12 +218,55 @@ def scaling(Ts, Ns, NR):
     return dict(NR=NR, cells=cells, fits=fits)
 
 
+def time_to_solution(N, NR, T=100, picard=40):
+    problem = g.Problem(**PROBLEM)
+    t0 = time.perf_counter()
+    ref = solve_dmft(problem, training(T), samples=N, response_samples=NR, progress=False)
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    curves, _ = naive_dmft(problem, training(T), samples=N, response_samples=NR, iterations=picard,
+                           record=True)
+    t_slow = time.perf_counter() - t0
+    gaps = [float(np.max(np.abs(c - ref.gen_error))) for c in curves["history"]]
+    tol = max(2e-3, 3 * float(np.max(ref.gen_error_sem)))
+    settled = next((i + 1 for i in range(len(gaps)) if max(gaps[i:]) < tol), None)
+    return dict(T=T, N=N, NR=NR, ours=t_fast, ours_iterations=ref.stats["iterations"],
+                ours_max_sem=float(np.max(ref.gen_error_sem)), tol=tol, picard=picard,
+                baseline_total=t_slow, settled=settled, gaps=gaps[::5],
+                baseline_needed=None if settled is None else t_slow * settled / picard)
+
+
+def simulator(quick):
+    import contextlib
+    import io
+
+    import simulate_benchmark
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        simulate_benchmark.main(["--d", *(["300"] if quick else ["500", "2000", "8000"]),
+                                 "--seeds", "4", "--repeat", "2" if quick else "3", "--fig1"])
+    return buf.getvalue()
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process in bytes: VmHWM (per address space, so a spawned
+    child does not inherit its parent's peak, which getrusage's ru_maxrss does on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _long_child(T, N, queue):
     problem = g.Problem(**PROBLEM)
     t0 = time.perf_counter()
     r = solve_dmft(problem, training(T), samples=N, progress=False)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     queue.put(dict(T=T, N=N, wall=wall, peak_bytes=peak, iterations=r.stats["iterations"],
                    status=r.status, max_gen_error_sem=r.stats["max_gen_error_sem"],
                    gen_error_final=float(r.gen_error[-1]), gen_error_final_sem=float(r.gen_error_sem[-1])))
@@ -268,6 +314,20 @@ def report(res):
               f"({b['solve_iterations']} x its iteration), gmmdmft {b['ours_solve']:.1f} s (measured; "
               f"causal burn-in {b['ours_first_iteration']:.2f} s + {b['solve_iterations'] - 1} lagged): "
               f"ratio {b['ratio_solve']:.1f}\n")
+    ts = res.get("solution")
+    if ts:
+        print(f"## Time to a solution (T = {ts['T']}, N = {ts['N']}, N_R = {ts['NR']})\n")
+        print(f"- gmmdmft default: {ts['ours']:.1f} s, {ts['ours_iterations']} iterations, max gen_error "
+              f"sem {ts['ours_max_sem']:.1e}")
+        if ts["settled"] is None:
+            print(f"- baseline: not within {ts['tol']:.1e} of it after {ts['picard']} iterations "
+                  f"({ts['baseline_total']:.1f} s); gap every 5 iterations {np.round(ts['gaps'], 4).tolist()}\n")
+        else:
+            print(f"- baseline: within {ts['tol']:.1e} of it from iteration {ts['settled']} on: "
+                  f"{ts['baseline_needed']:.1f} s, ratio {ts['baseline_needed'] / ts['ours']:.1f}\n")
+    if res.get("simulator"):
+        print("## Simulator: seconds per step and seed against two bare products\n")
+        print("```\n" + res["simulator"].rstrip() + "\n```\n")
     s = res.get("scaling")
     if s:
         print(f"## Scaling (N_R = {s['NR']}): seconds per iteration\n")
@@ -289,7 +349,8 @@ def report(res):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="*", default=["machine", "roofline", "baseline", "scaling", "long"])
+    ap.add_argument("--only", nargs="*", default=["machine", "roofline", "baseline", "solution",
+                                                  "simulator", "scaling", "long"])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -303,6 +364,10 @@ def main(argv=None):
         res["roofline"] = roofline(res["machine"], T, N, NR, iterations=5 if q else 7)
     if "baseline" in only:
         res["baseline"] = baseline(T, N, NR, res["roofline"])
+    if "solution" in only:
+        res["solution"] = time_to_solution(N, NR, T=50 if q else 100, picard=10 if q else 40)
+    if "simulator" in only:
+        res["simulator"] = simulator(q)
     if "scaling" in only:
         res["scaling"] = scaling([50, 100] if q else [250, 500, 1000, 2000],
                                  [2000, 4000] if q else [10**4, 10**5], 100 if q else 1000)

@@ -6,7 +6,6 @@ estimates is compared with k * sqrt(sem_sim^2 + sem_dmft^2). With ~10 recorded t
 (strongly correlated), k = 3 gives a false-alarm rate below 1% per curve for Gaussian errors.
 """
 
-import math
 
 import numpy as np
 import pytest

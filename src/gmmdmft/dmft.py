@@ -188,7 +188,7 @@ def _sweep(problem: Problem, training: Training, old: dict | None, gamma: np.nda
             g = gamma[k]
             keep = 1.0 - g
             est_lamhat = alpha * Delta * D.mean()
-            est_mu = alpha * np.dot(u, F) / N
+            est_mu = alpha * np.einsum("n,n", u, F) / N
             lamhat[k] = g * est_lamhat + (keep * old["lamhat"][k] if keep else 0.0)
             mu[k] = g * est_mu + (keep * old["mu"][k] if keep else 0.0)
             m[k + 1] = m[k] - eta * (lam * m[k] + mu[k])
