@@ -47,6 +47,7 @@ from scipy.special import expit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gmmdmft as g  # noqa: E402
+from gmmdmft._validation import proc_bytes  # noqa: E402
 from gmmdmft.dmft import solve_dmft  # noqa: E402
 from naive_dmft import naive_dmft  # noqa: E402
 
@@ -251,14 +252,8 @@ def simulator(quick):
 def _peak_rss() -> int:
     """Peak resident memory of this process in bytes: VmHWM (per address space, so a spawned
     child does not inherit its parent's peak, which getrusage's ru_maxrss does on Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = proc_bytes("/proc/self/status", "VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _long_child(T, N, queue):

@@ -147,3 +147,18 @@ def test_bad_reference_parameters():
             bayes_optimal_error(*args)
     with pytest.raises(ParameterError):
         oracle_threshold(-1.0)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"{p.clusters}-{p.loss}")
+def test_fused_terms_match_the_separate_functions(problem):
+    """Problem.terms (one sigmoid for the logistic loss, used by the fast DMFT iteration) agrees
+    with Lambda, Lambda', Lambda'' to relative 1e-13 or absolute 1e-15: -ln p and p - 1 lose the
+    relative accuracy of values below ~1e-16 (large margins), which no average over draws sees."""
+    hmax = 1e3 if problem.clusters == 2 else math.sqrt(1e3 + problem.L**2)
+    h = np.linspace(-hmax, hmax, 4001)
+    for y in (-1.0, 1.0):
+        value, d1, d2 = problem.terms(y, h)
+        scale = np.maximum(1.0, np.abs(h)) ** (1 if problem.clusters == 2 else 2)
+        np.testing.assert_allclose(value, problem.Lambda(y, h), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(d1, problem.dLambda(y, h), rtol=1e-13, atol=1e-15 * scale.max())
+        np.testing.assert_allclose(d2, problem.d2Lambda(y, h), rtol=1e-12, atol=1e-15 * scale.max())

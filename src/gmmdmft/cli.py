@@ -124,8 +124,8 @@ SIMULATION_OPTIONS: tuple[Option, ...] = (
            metavar="K"),
     Option("dtype", "--dtype", "str", "float64", "Floating-point precision.", choices=DTYPES),
     Option("seeds_together", "--seeds-together", "int", None, "Runs advanced together, with "
-           "batched products (>= 1; 1: one after the other; none: chosen from the free memory "
-           "and the cache size). Does not change the results.", metavar="S"),
+           "batched products (>= 1; 1: one after the other; default: as many as fit in a quarter "
+           "of the CPU cache, 1 for larger data). Does not change the results.", metavar="S"),
 )
 
 OUTPUT_OPTIONS: tuple[Option, ...] = (
