@@ -151,6 +151,11 @@ def floors(cost, machine):
 
 
 # ------------------------------------------------------------------------------- sections
+def _seconds(timing: dict) -> float:
+    """Total seconds of one entry of stats["timing_per_iteration"] (its phases; not its kind)."""
+    return sum(v for k, v in timing.items() if k != "kind")
+
+
 def lagged_times(result, skip=2):
     """Median seconds per phase over the lagged iterations after the first ``skip`` iterations
     (the first lagged one also pays for the first touch of its buffers), without the last one
@@ -174,7 +179,7 @@ def roofline(machine, T, N, NR, iterations):
                          gflops=c["flops"] / meas[p] / 1e9 if meas[p] else None))
     first = r.stats["timing_per_iteration"][0]
     return dict(T=T, N=N, NR=NR, rows=rows, total=sum(meas.values()), floor=sum(flo.values()),
-                first_iteration=sum(v for k, v in first.items() if k != "kind"),
+                first_iteration=_seconds(first),
                 wall=r.stats["wall_time"], iterations=iterations)
 
 
@@ -205,7 +210,7 @@ def scaling(Ts, Ns, NR):
                            progress=False)  # burn-in 2, then the third is timed
             lag = lagged_times(r)
             first = r.stats["timing_per_iteration"][0]
-            cells.append(dict(T=T, N=N, first=sum(v for k, v in first.items() if k != "kind"),
+            cells.append(dict(T=T, N=N, first=_seconds(first),
                               lagged=sum(lag.values()), phases=lag))
             print(f"  scaling T={T} N={N}: first {cells[-1]['first']:.2f} s, "
                   f"lagged {cells[-1]['lagged']:.2f} s", file=sys.stderr, flush=True)
