@@ -12,7 +12,7 @@ import pytest
 
 import gmmdmft as g
 from gmmdmft.dmft import finite_d_m0, solve_dmft
-from gmmdmft.exact import mp_response, solve_square_gd
+from gmmdmft.dmft.exact import mp_response, solve_square_gd
 
 SQUARE = g.Problem(alpha=2, delta=0.5, lam=0.1, loss="square")
 

@@ -7,11 +7,14 @@ stochastic gradient descent in Gaussian mixture classification", NeurIPS 2020 (a
 
 __version__ = "0.2.0"
 
-from ._validation import DivergenceError, ParameterError  # noqa: E402
-from .problem import (  # noqa: E402
-    LOSSES, Loss, Problem, bayes_optimal_error, oracle_error, oracle_threshold, reference_error,
+from ._validation import DivergenceError, ParameterError, ParameterTypeError  # noqa: E402
+from .model import (  # noqa: E402
+    LOSSES, Door, Exponential, Linear, Logistic, Loss, Mixture, Output, Problem, Square,
+    SquaredHinge, bayes_optimal_error, oracle_error, oracle_threshold, reference_error,
+    three_clusters, two_clusters,
 )
 from .training import ALGORITHMS, Training  # noqa: E402
+from .options import DMFTOptions, SimulationOptions  # noqa: E402
 from .result import Result  # noqa: E402
 from .simulation import simulate  # noqa: E402
 from .dmft import solve_dmft  # noqa: E402
@@ -25,7 +28,9 @@ __bibtex__ = """@inproceedings{mignacco2020dynamical,
 }"""
 
 __all__ = [
-    "ALGORITHMS", "LOSSES", "DivergenceError", "Loss", "ParameterError", "Problem", "Result",
-    "Training", "bayes_optimal_error", "oracle_error", "oracle_threshold", "reference_error",
-    "simulate", "solve_dmft", "__version__",
+    "ALGORITHMS", "DMFTOptions", "DivergenceError", "Door", "Exponential", "LOSSES", "Linear",
+    "Logistic", "Loss", "Mixture", "Output", "ParameterError", "ParameterTypeError", "Problem",
+    "Result", "SimulationOptions", "Square", "SquaredHinge", "Training", "bayes_optimal_error",
+    "oracle_error", "oracle_threshold", "reference_error", "simulate", "solve_dmft",
+    "three_clusters", "two_clusters", "__version__",
 ]

@@ -1,6 +1,6 @@
 """Array backends for the DMFT iterations: numpy (default) or PyTorch (CPU or CUDA).
 
-The fast iterations (:func:`gmmdmft.dmft._sweep_lagged`, :func:`gmmdmft.dmft._response_estimate`)
+The fast iterations (:func:`gmmdmft.dmft.lagged.lagged_sweep`, :func:`gmmdmft.dmft.response.response_estimate`)
 are written once against the few operations below; numpy arrays and torch tensors share the
 rest (slicing, views, in-place arithmetic, ``@``). Random numbers are always drawn by numpy on
 the host and copied, so a seed gives the same draws on every backend, and in float64 the
@@ -63,6 +63,20 @@ class NumpyBackend:
     def log(self, v):
         with np.errstate(divide="ignore"):
             return np.log(v)
+
+    def exp(self, v):
+        return np.exp(v)
+
+    def relu(self, v):
+        """max(v, 0)."""
+        return np.maximum(v, 0.0)
+
+    def step(self, v):
+        """1.0 where v > 0, else 0.0."""
+        return (v > 0).astype(float)
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, np.ndarray)
 
     def einsum(self, spec, *ops):
         return np.einsum(spec, *ops)
@@ -128,6 +142,18 @@ class TorchBackend(NumpyBackend):
 
     def log(self, v):
         return self.torch.log(v)
+
+    def exp(self, v):
+        return self.torch.exp(v)
+
+    def relu(self, v):
+        return self.torch.clamp(v, min=0.0)
+
+    def step(self, v):
+        return (v > 0).to(v.dtype)
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, self.torch.Tensor)
 
     def einsum(self, spec, *ops):
         return self.torch.einsum(spec, *ops)

@@ -23,13 +23,11 @@ def compute(kind: str, problem, training, options: dict):
     from .dmft import solve_dmft  # noqa: PLC0415 (numerics only where they run)
     from .simulation import simulate  # noqa: PLC0415
 
-    o = options
+    from .options import DMFTOptions, SimulationOptions  # noqa: PLC0415
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if kind == "simulate":
-            return simulate(problem, training, d=o["d"], seeds=o["seeds"], seed0=o["seed0"],
-                            every=o["every"], dtype=o["dtype"], progress=False)
-        damping = {"damping": o["damping"]} if "damping" in o else {}
-        return solve_dmft(problem, training, samples=o["samples"],
-                          response_samples=o["response_samples"], max_iter=o["max_iter"],
-                          tol=o["tol"], seed=o["seed"], m0=o.get("m0"), d=o.get("d"),
-                          progress=False, **damping)
+            o = {k: v for k, v in options.items() if k in SimulationOptions.specs()}
+            return simulate(problem, training, SimulationOptions(**o), progress=False)
+        o = {k: v for k, v in options.items() if k in DMFTOptions.specs()}
+        return solve_dmft(problem, training, DMFTOptions(**o), progress=False)

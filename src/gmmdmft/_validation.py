@@ -15,6 +15,10 @@ class ParameterError(ValueError):
     """A user-supplied parameter is outside its allowed range (raised before any compute)."""
 
 
+class ParameterTypeError(ParameterError, TypeError):
+    """A user-supplied parameter has the wrong type (e.g. a dict where a Problem belongs)."""
+
+
 class DivergenceError(FloatingPointError):
     """The dynamics produced a non-finite number; the message names where and suggests a fix."""
 
@@ -31,7 +35,7 @@ def _fmt(value) -> str:
 def check_real(name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     """Return ``value`` as a float after checking it is a finite real number in the interval."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(f"{name} = {_fmt(value)} must be a real number")
+        raise ParameterTypeError(f"{name} = {_fmt(value)} must be a real number")
     value = float(value)
     if not math.isfinite(value):
         raise ParameterError(f"{name} = {value} must be a finite number")
@@ -44,15 +48,26 @@ def check_real(name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=Fal
 
 def check_int(name: str, value, *, lo=None, hi=None) -> int:
     """Return ``value`` as an int after checking it is an integer in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            value = int(value)
-        else:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(f"{name} = {_fmt(value)} must be an integer")
+    if not isinstance(value, numbers.Integral):
+        if not (math.isfinite(value) and float(value).is_integer()):
             raise ParameterError(f"{name} = {_fmt(value)} must be an integer")
+        value = int(value)
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ParameterError(f"{name} = {value} is out of range: must be {_range(lo, hi, False, False)}")
     return value
+
+
+def check_instance(name: str, value, cls) -> None:
+    """Raise ParameterTypeError unless ``value`` is a ``cls`` (e.g. a dict passed as a Problem,
+    or the problem and the training swapped)."""
+    if not isinstance(value, cls):
+        shown = type(value).__name__
+        hint = (f": build it with gmmdmft.{cls.__name__}(**params)" if isinstance(value, dict)
+                else "")
+        raise ParameterTypeError(f"{name} = <{shown}> must be a gmmdmft.{cls.__name__}{hint}")
 
 
 def check_memory(need: int, what: str, hint: str, detail: str = "", avail: int | None = None) -> None:

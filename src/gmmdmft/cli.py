@@ -42,7 +42,8 @@ from ._backend import BACKENDS, DEVICES
 from ._validation import DivergenceError, ParameterError, check_int, check_real, one_line
 from .dmft import solve_dmft
 from .io import check_output_path, format_table, read_toml, sidecar_path, write_kernels, write_result
-from .problem import CLUSTERS, LOSSES, Problem, bayes_optimal_error, oracle_error, oracle_threshold
+from .model import LOSSES, Problem, bayes_optimal_error, oracle_error, oracle_threshold
+CLUSTERS = (2, 3)
 from .simulation import DTYPES, simulate
 from .training import ALGORITHMS, Training
 

@@ -55,7 +55,7 @@ from ._pool import process_pool, single_blas_threads, stop_pool
 from ._validation import ParameterError, check_choice, check_int, check_real
 from .io import (check_output_dir, content_key, jsonable, read_result, read_toml, write_atomic,
                  write_result)
-from .problem import Problem, reference_error
+from .model import Problem, reference_error, reference_label
 from .result import CSV_COLUMNS, Result
 from .training import Training
 
@@ -164,7 +164,7 @@ class Panel:
 
     @property
     def reference_label(self) -> str:
-        return "Bayes-optimal" if self.curves[0].problem.clusters == 2 else "oracle"
+        return reference_label(self.curves[0].problem)
 
 
 # --------------------------------------------------------------------------------- cache key
@@ -389,7 +389,7 @@ def _build_curve(c, problem0, training0, sim, dm, t_max, error_bars, quick, quic
         if m0 * m0 > training.R:
             raise ParameterError(f"m0 = {m0:g} is out of range: must be <= sqrt(R) = {math.sqrt(training.R):g}")
         opts["m0"] = m0
-    elif problem.clusters == 3:
+    elif problem.symmetric:
         # the symmetry breaking comes from the finite-d m(0) (sheet §6): that of the largest
         # simulated d unless [dmft] d says otherwise
         opts["d"] = check_int("d", dm.get("d", max(ds)), lo=1)

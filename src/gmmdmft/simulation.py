@@ -1,4 +1,5 @@
-"""Finite-d simulation of GD / SGD / persistent SGD on the Gaussian mixture (sheet §1-§3)."""
+"""Finite-d simulation of GD / SGD / persistent SGD on the Gaussian mixture (docs/theory.md,
+"Model", "Algorithms" and "Observables")."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import DivergenceError, available_memory, check_choice, check_int, check_memory
-from .problem import Problem
+from ._validation import (DivergenceError, ParameterError, available_memory, check_instance,
+                          check_memory)
+from .model import Problem
+from .options import DTYPES, SimulationOptions  # noqa: F401 (DTYPES re-exported)
 from .result import OBSERVABLES, Result, mean_and_sem
 from .training import Training
-
-DTYPES = ("float64", "float32")
 
 
 def memory_needed(problem: Problem, d: int, dtype: str = "float64", seeds: int = 1) -> int:
@@ -64,7 +65,7 @@ def _cache_bytes() -> int:
 def make_data(problem: Problem, d: int, rng: np.random.Generator, dtype="float64", out=None):
     """Draw (X / sqrt(d), c, y): the scaled n x d data matrix, cluster indices and labels.
 
-    x_mu = c_mu v*/sqrt(d) + sqrt(delta) z_mu with v* = (1, ..., 1) (sheet §1); X is returned
+    x_mu = c_mu v*/sqrt(d) + sqrt(delta) z_mu with v* = (1, ..., 1); X is returned
     already divided by sqrt(d) so that h = X w and the gradient is X^T g. ``out`` (optional): an
     n x d array to draw X into (its dtype wins over ``dtype``).
     """
@@ -82,40 +83,30 @@ def make_data(problem: Problem, d: int, rng: np.random.Generator, dtype="float64
     return X, c, y
 
 
-def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, seed0: int = 0,
-             every: int = 1, dtype: str = "float64", progress: bool | None = None,
-             seeds_together: int | None = None) -> Result:
+def simulate(problem: Problem, training: Training, options: SimulationOptions | None = None, *,
+             progress: bool | None = None, **keywords) -> Result:
     """Simulate the training algorithm at finite dimension d and average over seeds.
 
     Parameters
     ----------
     problem, training : Problem, Training
-        The learning problem and the algorithm (sheet §1-§2).
-    d : int
-        Input dimension; n = round(alpha d) samples.
-    seeds : int
-        Number of independent runs (data, initialisation and batches), seeds seed0 ... seed0+seeds-1.
-    every : int
-        Record every k-th step (the last step is always recorded).
-    dtype : {"float64", "float32"}
-        Precision of the data matrix and the weights.
+        The learning problem and the algorithm (docs/theory.md, "Model" and "Algorithms").
+    options : SimulationOptions, optional
+        d, seeds, seed0, every, dtype, seeds_together (:class:`~gmmdmft.SimulationOptions`);
+        keywords of the same names override them (``simulate(p, t, d=2000, seeds=10)``).
+        ``seeds_together`` runs are advanced together (stacked data, batched products), which
+        saves the per-step overhead of small d; the numbers do not depend on it (each run keeps
+        its own random stream), up to the last bits of the BLAS products.
     progress : bool or None
         Show a progress bar (None: only when the run takes more than 2 seconds).
-    seeds_together : int or None
-        How many runs to advance together (>= 1; at most ``seeds`` are used): their data matrices
-        are stacked and each step does two batched products for all of them, which saves the
-        per-step overhead of small d. None: where one data matrix fits in the CPU cache, as many
-        as fit in a quarter of it, otherwise one (see :func:`seeds_together_auto`); 1: one run
-        after the other. The numbers do not depend on
-        it (each run keeps its own random stream), up to the last bits of the BLAS products.
 
     Returns
     -------
     Result
-        Curves averaged over seeds with standard errors over seeds. For three clusters ``m`` is
-        |m| per seed (the sign is a symmetry of the model). Each step costs two matrix-vector
-        products with X and O(n + d) other work. ``stats["time_per_step"]`` is seconds per step
-        and per seed; ``stats["seeds_together"]`` the group size used.
+        Curves averaged over seeds with standard errors over seeds. For a model with the
+        w -> -w symmetry (the three-cluster model) ``m`` is |m| per seed. Each step costs two
+        matrix-vector products with X and O(n + d) other work. ``stats["time_per_step"]`` is
+        seconds per step and per seed; ``stats["seeds_together"]`` the group size used.
 
     Raises
     ------
@@ -124,19 +115,23 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
     DivergenceError
         |w| became infinite or NaN (eta too large).
     """
-    d = check_int("d", d, lo=1)
-    seeds = check_int("seeds", seeds, lo=1)
-    seed0 = check_int("seed0", seed0, lo=0)
-    every = check_int("every", every, lo=1)
-    check_choice("dtype", dtype, DTYPES)
-    if seeds_together is not None:
-        seeds_together = check_int("seeds_together", seeds_together, lo=1)
+    check_instance("problem", problem, Problem)
+    check_instance("training", training, Training)
+    if options is not None:
+        check_instance("options", options, SimulationOptions)
+    unknown = sorted(set(keywords) - set(SimulationOptions.specs()))
+    if unknown:
+        raise ParameterError(f"{unknown[0]} is not an option of simulate (options: "
+                             f"{', '.join(SimulationOptions.specs())})")
+    o = options if options is not None else SimulationOptions()
+    o = o.replace(**keywords) if keywords else o
+    d, seeds, seed0, every, dtype = o.d, o.seeds, o.seed0, o.every, o.dtype
     check_memory(memory_needed(problem, d, dtype), f"d = {d}", "lower d or alpha, or use dtype float32",
                  detail=f" (data matrix n x d, {dtype})")
-    if seeds_together is None:
+    if o.seeds_together is None:
         group = seeds_together_auto(problem, d, dtype, seeds)
     else:
-        group = min(seeds_together, seeds)
+        group = min(o.seeds_together, seeds)
         if group > 1:
             check_memory(memory_needed(problem, d, dtype, group),
                          f"d = {d} with seeds_together = {group}",
@@ -171,9 +166,9 @@ def simulate(problem: Problem, training: Training, *, d: int, seeds: int = 1, se
     curves = {}
     for name, samples in zip(OBSERVABLES, runs):
         curves[name], curves[name + "_sem"] = mean_and_sem(samples)
-    params = dict(problem=problem.params(), training=training.params(), d=d, seeds=seeds,
-                  seed0=seed0, seed_list=list(range(seed0, seed0 + seeds)), every=every,
-                  dtype=dtype, version=__version__)
+    params = dict(problem=problem.params(), model=problem.model_params(),
+                  training=training.params(), **o.params(),
+                  seed_list=list(range(seed0, seed0 + seeds)), version=__version__)
     stats = dict(wall_time=wall, steps=T, matvec_time=t_products, step_time=t_steps,
                  time_per_step=t_steps / (seeds * T), data_time=wall - t_steps,
                  seeds_together=max(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])))
@@ -207,7 +202,7 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
             out[0, r] = problem.gen_error(m, C)
             out[1, r] = problem.Lambda(y, h).mean()
             out[2, r] = problem.correct(y, h).mean()
-            out[3, r] = abs(m) if problem.clusters == 3 else m
+            out[3, r] = abs(m) if problem.symmetric else m
             out[4, r] = C
             r += 1
         if k == T:
@@ -276,7 +271,7 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
             out[0, :, r] = problem.gen_error(m, C)
             out[1, :, r] = problem.Lambda(y, h).mean(axis=1)
             out[2, :, r] = problem.correct(y, h).mean(axis=1)
-            out[3, :, r] = np.abs(m) if problem.clusters == 3 else m
+            out[3, :, r] = np.abs(m) if problem.symmetric else m
             out[4, :, r] = C
             r += 1
         if k == T:

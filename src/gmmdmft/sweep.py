@@ -62,7 +62,7 @@ from ._compute import compute
 from ._pool import process_pool, single_blas_threads, stop_pool
 from ._validation import DivergenceError, ParameterError, check_choice, check_int, check_real, one_line
 from .io import check_output_dir, content_key, read_result, read_toml, write_atomic, write_result
-from .problem import Problem
+from .model import Problem
 from .training import Training
 
 __all__ = ["SUMMARIES", "Point", "Spec", "SweepReport", "compute_point", "expand", "load_spec",
@@ -143,13 +143,13 @@ def _defaults(func, names) -> dict:
 
 
 def dmft_defaults() -> dict:
-    from .dmft import solve_dmft  # noqa: PLC0415
-    return _defaults(solve_dmft, DMFT_OPTIONS)
+    from .options import DMFTOptions  # noqa: PLC0415
+    return {k: v for k, (v, _) in DMFTOptions.specs().items() if k in DMFT_OPTIONS}
 
 
 def simulate_defaults() -> dict:
-    from .simulation import simulate  # noqa: PLC0415
-    return {**SIMULATE_DEFAULTS, **_defaults(simulate, SIMULATE_OPTIONS)}
+    from .options import SimulationOptions  # noqa: PLC0415
+    return {k: v for k, (v, _) in SimulationOptions.specs().items() if k in SIMULATE_OPTIONS}
 
 
 def read_spec_file(path) -> dict:
@@ -410,14 +410,14 @@ def _point_options(method: str, spec: Spec, problem: Problem, training: Training
     o = dict(spec.dmft)
     o["samples"] = o["samples"] + o["samples"] % 2  # solve_dmft rounds up to even
     if o.get("m0") is None:
-        if problem.clusters == 3:
+        if problem.symmetric:
             if o.get("d") is None:
                 raise ParameterError("m0 is missing: three clusters need [dmft] m0 > 0 or d "
                                      "(to use sqrt(2R/(pi d)))")
         else:
             o["d"] = None  # unused for two clusters: keep it out of the key
     else:
-        if problem.clusters == 3 and o["m0"] == 0:
+        if problem.symmetric and o["m0"] == 0:
             raise ParameterError("m0 = 0 is out of range for three clusters: must be > 0")
         if o["m0"] ** 2 > training.R:
             raise ParameterError(f"m0 = {o['m0']:g} is out of range: must be <= sqrt(R) = "

@@ -1,8 +1,5 @@
-"""Training algorithms: GD, SGD and persistent SGD with step eta (sheet §2, paper Eqs. 7-9).
-
-w_{k+1} = w_k - eta [ lam w_k + sum_mu s_mu(k) Lambda'(y_mu, h_mu(k)) x_mu / sqrt(d) ]
-
-(a *sum* over the batch). The batch indicators s_mu(k) are
+"""Training algorithms: GD, SGD and persistent SGD with step eta (docs/theory.md,
+"Algorithms"; paper Eqs. 7-9).
 
 * ``gd``: s = 1;
 * ``sgd``: i.i.d. Bernoulli(b) at every step;
@@ -10,21 +7,26 @@ w_{k+1} = w_k - eta [ lam w_k + sum_mu s_mu(k) Lambda'(y_mu, h_mu(k)) x_mu / sqr
   probabilities P(0 -> 1) = eta/tau and P(1 -> 0) = eta (1 - b)/(b tau), whose stationary
   occupation is b. A sample stays in the batch for b tau/(1-b) time units on average and out of it
   for tau.
+
+The batch indicators come from a schedule object (:mod:`gmmdmft.schedules`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import ParameterError, check_choice, check_real
+from ._fields import Declared, param
+from ._validation import ParameterError, check_real
+from .schedules import Bernoulli, FullBatch, Persistent
 
 ALGORITHMS = ("gd", "sgd", "persistent-sgd")
+MAX_STEPS = 10**7  # T = t_max / eta; more is not a computation anyone can wait for
 
 
 @dataclass(frozen=True)
-class Training:
+class Training(Declared):
     """Training algorithm and its schedule (immutable, validated on construction).
 
     Parameters
@@ -33,48 +35,71 @@ class Training:
     eta : float
         Learning rate (time step), > 0. Time is t_k = k eta.
     t_max : float
-        Horizon, >= eta; the number of steps is T = round(t_max / eta).
+        Horizon, >= eta; the number of steps is T = round(t_max / eta) <= 10^7.
     R : float
         Variance of the initial weights w(0) ~ N(0, R I_d), >= 0.
     b : float or None
         Batch fraction in (0, 1] (SGD, persistent SGD). None means 1 (the only value for GD).
     tau : float or None
         Persistence time of persistent SGD, > 0; required there, not allowed elsewhere.
+    inv_tau : float or None
+        1/tau, instead of tau (stored as tau).
     """
 
-    algorithm: str = "gd"
-    eta: float = 0.2
-    t_max: float = 10.0
-    R: float = 0.01
-    b: float | None = None
-    tau: float | None = None
+    what = "training"
 
-    def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        check_choice("algorithm", self.algorithm, ALGORITHMS)
-        set_("eta", check_real("eta", self.eta, lo=0, lo_open=True))
-        set_("t_max", check_real("t_max", self.t_max, lo=self.eta))
-        set_("R", check_real("R", self.R, lo=0))
+    algorithm: str = param("gd", "choice", "Training algorithm.", choices=ALGORITHMS)
+    eta: float = param(0.2, "real", "Learning rate = time step eta.", lo=0, lo_open=True)
+    b: float | None = param(None, "real", "Batch fraction b (sgd, persistent-sgd; none = 1).",
+                            lo=0, hi=1, lo_open=True, optional=True, shown_default="1")
+    tau: float | None = param(None, "real", "Persistence time tau (persistent-sgd only, with "
+                              "eta/tau <= 1 and eta(1-b)/(b tau) <= 1).", lo=0, lo_open=True,
+                              optional=True)
+    inv_tau: float | None = param(None, "real", "1/tau, instead of --tau.", lo=0, lo_open=True,
+                                  optional=True)
+    R: float = param(0.01, "real", "Initial weight variance R: w(0) ~ N(0, R I).", lo=0)
+    t_max: float = param(10.0, "real", "Time horizon; steps T = round(t_max/eta).")
+
+    def _check(self):
+        eta = self.eta
+        check_real("t_max", self.t_max, lo=eta)
+        if self.t_max / eta > MAX_STEPS:
+            raise ParameterError(f"t_max = {self.t_max:g} is out of range: must be <= "
+                                 f"{MAX_STEPS:.0e} eta = {MAX_STEPS * eta:g} (at most 10^7 steps "
+                                 f"of eta = {eta:g})")
+        if self.inv_tau is not None:
+            if self.tau is not None:
+                raise ParameterError("tau and inv_tau are both given: use one of them")
+            self._set("tau", 1.0 / self.inv_tau)
+            self._set("inv_tau", None)
         if self.b is None:
-            set_("b", 1.0)
-        set_("b", check_real("b", self.b, lo=0, hi=1, lo_open=True))
-        if self.algorithm == "gd" and self.b != 1.0:
-            raise ParameterError(f"b = {self.b:g} is out of range for algorithm 'gd': must be 1 (use sgd or persistent-sgd)")
+            self._set("b", 1.0)
+        b, tau = self.b, self.tau
+        if self.algorithm == "gd" and b != 1.0:
+            raise ParameterError(f"b = {b:g} is out of range for algorithm 'gd': must be 1 (use sgd or persistent-sgd)")
         if self.algorithm == "persistent-sgd":
-            if self.tau is None:
+            if tau is None:
                 raise ParameterError("tau is missing: persistent-sgd needs the persistence time tau > 0")
-            set_("tau", check_real("tau", self.tau, lo=0, lo_open=True))
-            if self.eta / self.tau > 1:
+            if eta / tau > 1:
                 raise ParameterError(
-                    f"eta/tau = {self.eta / self.tau:g} is out of range: must be <= 1 "
+                    f"eta/tau = {eta / tau:g} is out of range: must be <= 1 "
                     "(a per-step probability; use a smaller eta or a larger tau)")
-            p10 = self.eta * (1 - self.b) / (self.b * self.tau)
+            p10 = eta * (1 - b) / (b * tau)
             if p10 > 1:
                 raise ParameterError(
                     f"eta(1-b)/(b tau) = {p10:g} is out of range: must be <= 1 "
                     "(a per-step probability; use a smaller eta, a larger b or a larger tau)")
-        elif self.tau is not None:
-            raise ParameterError(f"tau = {self.tau} is only used by algorithm 'persistent-sgd'")
+            schedule = Persistent(b, eta / tau, p10)
+        elif tau is not None:
+            raise ParameterError(f"tau = {tau:g} is only used by algorithm 'persistent-sgd'")
+        else:
+            schedule = Bernoulli(b) if self.algorithm == "sgd" else FullBatch()
+        self._set("_schedule", schedule)
+
+    @property
+    def schedule(self):
+        """The batch schedule (:mod:`gmmdmft.schedules`)."""
+        return self._schedule
 
     @property
     def steps(self) -> int:
@@ -89,28 +114,17 @@ class Training:
     @property
     def stochastic(self) -> bool:
         """Whether the batch indicators are random (False for GD and for b = 1)."""
-        return self.algorithm != "gd" and self.b < 1.0
+        return self._schedule.stochastic
 
     @property
     def switch_probabilities(self) -> tuple[float, float]:
         """Per-step (P(0 -> 1), P(1 -> 0)) of persistent SGD."""
-        return self.eta / self.tau, self.eta * (1.0 - self.b) / (self.b * self.tau)
+        return self._schedule.p01, self._schedule.p10
 
     def initial_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Batch indicators s(0) (float 0/1 array of length n)."""
-        if not self.stochastic:  # full batch: draw nothing, so b = 1 reproduces GD exactly
-            return np.ones(n)
-        return (rng.random(n) < self.b).astype(float)
+        return self._schedule.initial(rng, n)
 
     def next_batch(self, rng: np.random.Generator, s: np.ndarray) -> np.ndarray:
-        """Batch indicators s(k+1) given s(k) (sheet §2)."""
-        if not self.stochastic:
-            return s
-        u = rng.random(s.shape)
-        if self.algorithm == "sgd":
-            return (u < self.b).astype(float)
-        p01, p10 = self.switch_probabilities
-        return np.where(s > 0, u >= p10, u < p01).astype(float)
-
-    def params(self) -> dict:
-        return asdict(self)
+        """Batch indicators s(k+1) given s(k)."""
+        return self._schedule.next(rng, s)

@@ -1,4 +1,4 @@
-"""Sampling-free DMFT for the square loss with full-batch GD (sheet §5).
+"""Sampling-free DMFT for the square loss with full-batch GD (docs/theory.md, "Exact checks").
 
 With ell(v) = (1 - v)^2/2, two clusters and GD, Lambda'' = 1, so lamhat = alpha Delta and
 M_R[k, j] = alpha Delta^2 G[k, j] are deterministic, and F_k = r_k - y is linear in the sources
@@ -22,12 +22,12 @@ import numpy as np
 from scipy import integrate
 from scipy.stats import norm as _normal
 
-from . import __version__
-from ._validation import ParameterError
-from .dmft import two_time
-from .problem import Problem
-from .result import Result
-from .training import Training
+from .. import __version__
+from .._validation import ParameterError
+from ..model import Problem
+from ..result import Result
+from ..training import Training
+from .kernels import two_time
 
 
 def solve_square_gd(problem: Problem, training: Training, *, m0: float = 0.0) -> Result:
@@ -35,8 +35,9 @@ def solve_square_gd(problem: Problem, training: Training, *, m0: float = 0.0) ->
 
     Returns a :class:`Result` with zero errors and the kernels in ``extras``.
     """
-    if problem.loss != "square" or problem.clusters != 2 or training.b != 1.0:
-        raise ParameterError("solve_square_gd needs loss = 'square', clusters = 2 and full batch (b = 1)")
+    if problem.loss != "square" or problem.dmft_classes() != [(1.0, 1, 1.0)] or training.b != 1.0:
+        raise ParameterError("solve_square_gd needs loss = 'square', the two-cluster model "
+                             "(clusters = 2, linear output) and full batch (b = 1)")
     t_start = time.perf_counter()
     T = training.steps
     eta, lam, R = training.eta, problem.lam, training.R
@@ -123,6 +124,6 @@ def mp_moment(alpha: float, delta: float, fn) -> float:
 
 
 def mp_response(problem: Problem, training: Training, p: int) -> float:
-    """Rw[j + 1 + p, j] = E_a[(1 - eta (lam + a))^p] for square-loss GD (sheet §5)."""
+    """Rw[j + 1 + p, j] = E_a[(1 - eta (lam + a))^p] for square-loss GD (docs/theory.md, "Exact checks")."""
     eta, lam = training.eta, problem.lam
     return mp_moment(problem.alpha, problem.delta, lambda a: (1.0 - eta * (lam + a)) ** p)

@@ -1,0 +1,118 @@
+"""The options of each method, one frozen validated object per method (see :mod:`gmmdmft._fields`).
+
+:class:`SimulationOptions` (for :func:`gmmdmft.simulate`) and :class:`DMFTOptions` (for
+:func:`gmmdmft.solve_dmft`) are the single source of the options' names, types, ranges,
+defaults and help: the API keywords, the command-line flags, the TOML keys of configs, panels
+and sweep specs and the content key of a computation are all generated from them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._backend import BACKENDS, DEVICES
+from ._fields import Declared, param
+from ._validation import ParameterError
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class SimulationOptions(Declared):
+    """Options of the finite-d simulation (:func:`gmmdmft.simulate`)."""
+
+    what = "simulation option"
+
+    d: int = param(500, "int", "Input dimension d; n = round(alpha d) samples.", lo=1)
+    seeds: int = param(1, "int", "Number of independent runs (data, initialisation, batches).",
+                       lo=1, hi=10**6, metavar="N")
+    seed0: int = param(0, "int", "First seed; runs use seed0 ... seed0+N-1.", lo=0,
+                       hi=2**63 - 10**6)
+    every: int = param(1, "int", "Record every k-th step (and the last).", lo=1, metavar="K")
+    dtype: str = param("float64", "choice", "Floating-point precision of the data and weights.",
+                       choices=DTYPES)
+    seeds_together: int | None = param(
+        None, "int", "Runs advanced together, with batched products (1: one after the other; "
+        "default: as many as fit in a quarter of the CPU cache, 1 for larger data). Does not "
+        "change the results.", lo=1, optional=True, key=False, metavar="S")
+
+
+@dataclass(frozen=True)
+class DMFTOptions(Declared):
+    """Options of the DMFT solver (:func:`gmmdmft.solve_dmft`; docs/theory.md, "Solver")."""
+
+    what = "DMFT option"
+
+    samples: int = param(20000, "int", "Draws N of the effective process per iteration "
+                         "(rounded up to even).", lo=2, hi=10**9)
+    response_samples: int = param(1000, "int", "Draws (of the N, importance-sampled) whose "
+                                  "responses estimate M_R (2 ... N).", lo=2)
+    damping: float = param(1.0, "real", "Kernel mixing in (0, 1]; 1 makes iterations "
+                           "independent replicas.", lo=0, hi=1, lo_open=True)
+    max_iter: int = param(12, "int", "Maximum number of iterations; the first two are burn-in.",
+                          lo=1, hi=10**6)
+    tol: float = param(1e-3, "real", "Stop when the Monte-Carlo error of gen_error is <= tol at "
+                       "every time (after burn-in + 4 iterations); 0 runs exactly max_iter.",
+                       lo=0)
+    seed: int = param(0, "int", "Seed of the solver's random draws.", lo=0, hi=2**63 - 1)
+    m0: float | None = param(None, "real", "Initial magnetisation m(0) (models with the w -> -w "
+                             "symmetry need it > 0, or d).", lo=0, optional=True,
+                             shown_default="0, or sqrt(2R/(pi d)) for symmetric models")
+    d: int | None = param(None, "int", "Models with the w -> -w symmetry, without m0: start from "
+                          "m(0) = sqrt(2R/(pi d)) of dimension d.", lo=1, optional=True)
+    response_dtype: str = param("float32", "choice", "Precision of the per-draw responses "
+                                "behind M_R (float64 makes the backends agree to rounding).",
+                                choices=DTYPES)
+    lagged: bool = param(True, "bool", "Iterations after the first run under the previous M_C "
+                         "and M_R (matrix products); false: all-causal sweeps (slow cross-check).")
+    backend: str | None = param(None, "choice", "Array library of the fast iterations.",
+                                choices=BACKENDS, optional=True, key=False,
+                                shown_default="numpy on cpu, torch on cuda")
+    device: str = param("cpu", "choice", "Where the fast iterations compute; cuda uses PyTorch "
+                        "(pip install 'gmmdmft[torch]').", choices=DEVICES, key=False)
+
+    def _check(self):
+        samples = self.samples + self.samples % 2
+        self._set("samples", samples)
+        if self.response_samples > samples:
+            raise ParameterError(f"response_samples = {self.response_samples} is out of range: "
+                                 f"must be <= samples = {samples}")
+        if self.device == "cuda" and self.backend == "numpy":
+            raise ParameterError("device = 'cuda' needs backend = 'torch' (numpy runs on the cpu only)")
+
+    def initial_m0(self, problem, training) -> float:
+        """m(0) of the DMFT: ``m0`` when given, else for a model with the w -> -w symmetry
+        (problem.symmetric) the finite-d mean |m(0)| = sqrt(2 R / (pi d)) of dimension ``d``,
+        else 0 (docs/theory.md, "Symmetry"). Raises ParameterError when the rule cannot be
+        met (a symmetric model without m0 or d, m0 = 0 there, m0 > sqrt(R), d for a model
+        that does not use it)."""
+        R = training.R
+        if self.m0 is not None and self.d is not None:
+            raise ParameterError(f"m0 = {self.m0:g} and d = {self.d} exclude each other: d only "
+                                 "sets the default m0 = sqrt(2R/(pi d))")
+        if self.m0 is None:
+            if problem.symmetric:
+                if self.d is None:
+                    raise ParameterError(
+                        "m0 is missing: this model is symmetric under w -> -w (an even output "
+                        "and a mixture symmetric under c -> -c), so the DMFT needs an initial "
+                        "magnetisation m0 > 0 (give m0, or d to use sqrt(2R/(pi d)))")
+                return finite_d_m0(R, self.d)
+            if self.d is not None:
+                raise ParameterError(
+                    f"d = {self.d} is not used: only models with the w -> -w symmetry start the "
+                    "DMFT from the finite-d m(0) (this one starts from m0 = 0); omit d")
+            return 0.0
+        if problem.symmetric and self.m0 == 0.0:
+            raise ParameterError("m0 = 0 is out of range for a model symmetric under w -> -w: "
+                                 "must be > 0 (m = 0 is a fixed point)")
+        if self.m0 * self.m0 > R:
+            raise ParameterError(f"m0 = {self.m0:g} is out of range: must be <= sqrt(R) = "
+                                 f"{math.sqrt(R):g}")
+        return self.m0
+
+
+def finite_d_m0(R: float, d: int) -> float:
+    """E|m(0)| = sqrt(2 R / (pi d)) for w(0) ~ N(0, R I_d) (docs/theory.md, "Symmetry")."""
+    return math.sqrt(2.0 * R / (math.pi * d))
