@@ -3,10 +3,13 @@
 
 * ``gd``: s = 1;
 * ``sgd``: i.i.d. Bernoulli(b) at every step;
-* ``persistent-sgd``: s(0) ~ Bernoulli(b), then a two-state Markov chain with per-step
-  probabilities P(0 -> 1) = eta/tau and P(1 -> 0) = eta (1 - b)/(b tau), whose stationary
-  occupation is b. A sample stays in the batch for b tau/(1-b) time units on average and out of it
-  for tau.
+* ``persistent-sgd``: s(0) ~ Bernoulli(b), then a two-state Markov chain, the step-eta version
+  of the continuous-time chain with rates 1/tau (0 -> 1) and (1 - b)/(b tau) (1 -> 0), whose
+  stationary occupation is b: a sample stays in the batch for b tau/(1-b) time units on average
+  and out of it for tau. ``batch_chain`` picks the per-step probabilities (docs/flow-limit.md,
+  "Batch chains"): ``linear`` (the paper's P(0 -> 1) = eta/tau, P(1 -> 0) = eta (1 - b)/(b tau),
+  both <= 1), ``exact`` (the chain's transition probabilities over a time eta; every eta) or
+  ``clipped`` (linear cut at 1; a warning states the batch fraction it gives).
 
 The batch indicators come from a schedule object (:mod:`gmmdmft.schedules`).
 """
@@ -19,7 +22,7 @@ import numpy as np
 
 from ._fields import Declared, param
 from ._validation import ParameterError, check_real
-from .schedules import Bernoulli, FullBatch, Persistent
+from .schedules import CHAINS, Bernoulli, FullBatch, Persistent
 
 ALGORITHMS = ("gd", "sgd", "persistent-sgd")
 MAX_STEPS = 10**7  # T = t_max / eta; more is not a computation anyone can wait for
@@ -44,6 +47,9 @@ class Training(Declared):
         Persistence time of persistent SGD, > 0; required there, not allowed elsewhere.
     inv_tau : float or None
         1/tau, instead of tau (stored as tau).
+    batch_chain : {"linear", "exact", "clipped"}
+        Per-step switching probabilities of persistent SGD (see the module docstring); only
+        persistent-sgd takes a value other than "linear".
     """
 
     what = "training"
@@ -52,13 +58,18 @@ class Training(Declared):
     eta: float = param(0.2, "real", "Learning rate = time step eta.", lo=0, lo_open=True)
     b: float | None = param(None, "real", "Batch fraction b (sgd, persistent-sgd; none = 1).",
                             lo=0, hi=1, lo_open=True, optional=True, shown_default="1")
-    tau: float | None = param(None, "real", "Persistence time tau (persistent-sgd only, with "
-                              "eta/tau <= 1 and eta(1-b)/(b tau) <= 1).", lo=0, lo_open=True,
-                              optional=True)
+    tau: float | None = param(None, "real", "Persistence time tau (persistent-sgd only; the "
+                              "linear batch chain needs eta/tau <= 1 and eta(1-b)/(b tau) <= 1).",
+                              lo=0, lo_open=True, optional=True)
     inv_tau: float | None = param(None, "real", "1/tau, instead of --tau.", lo=0, lo_open=True,
                                   optional=True)
     R: float = param(0.01, "real", "Initial weight variance R: w(0) ~ N(0, R I).", lo=0)
     t_max: float = param(10.0, "real", "Time horizon; steps T = round(t_max/eta).")
+    batch_chain: str = param("linear", "choice", "Per-step switching probabilities of "
+                             "persistent-sgd: linear (the paper's eta/tau and eta(1-b)/(b tau), "
+                             "each <= 1), exact (the two-state chain over a step eta, any eta) or "
+                             "clipped (linear cut at 1, batch fraction then not b).",
+                             choices=CHAINS)
 
     def _check(self):
         eta = self.eta
@@ -80,18 +91,12 @@ class Training(Declared):
         if self.algorithm == "persistent-sgd":
             if tau is None:
                 raise ParameterError("tau is missing: persistent-sgd needs the persistence time tau > 0")
-            if eta / tau > 1:
-                raise ParameterError(
-                    f"eta/tau = {eta / tau:g} is out of range: must be <= 1 "
-                    "(a per-step probability; use a smaller eta or a larger tau)")
-            p10 = eta * (1 - b) / (b * tau)
-            if p10 > 1:
-                raise ParameterError(
-                    f"eta(1-b)/(b tau) = {p10:g} is out of range: must be <= 1 "
-                    "(a per-step probability; use a smaller eta, a larger b or a larger tau)")
-            schedule = Persistent(b, eta / tau, p10)
+            schedule = Persistent.from_rates(b, eta, tau, self.batch_chain)
         elif tau is not None:
             raise ParameterError(f"tau = {tau:g} is only used by algorithm 'persistent-sgd'")
+        elif self.batch_chain != "linear":
+            raise ParameterError(f"batch_chain = {self.batch_chain!r} is only used by algorithm "
+                                 "'persistent-sgd' (omit it, or leave it 'linear')")
         else:
             schedule = Bernoulli(b) if self.algorithm == "sgd" else FullBatch()
         self._set("_schedule", schedule)
@@ -118,7 +123,7 @@ class Training(Declared):
 
     @property
     def switch_probabilities(self) -> tuple[float, float]:
-        """Per-step (P(0 -> 1), P(1 -> 0)) of persistent SGD."""
+        """Per-step (P(0 -> 1), P(1 -> 0)) of persistent SGD (by its ``batch_chain``)."""
         return self._schedule.p01, self._schedule.p10
 
     def initial_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
