@@ -17,7 +17,8 @@ from .training import ALGORITHMS, Training  # noqa: E402
 from .options import DMFTOptions, SimulationOptions  # noqa: E402
 from .result import Result  # noqa: E402
 from .simulation import simulate  # noqa: E402
-from .dmft import solve_dmft  # noqa: E402
+from .dmft import solve_dmft, solve_dmft_flow_limit  # noqa: E402
+from .schedules import BatchChainWarning  # noqa: E402
 
 __bibtex__ = """@inproceedings{mignacco2020dynamical,
   title     = {Dynamical mean-field theory for stochastic gradient descent in Gaussian mixture classification},
@@ -28,9 +29,10 @@ __bibtex__ = """@inproceedings{mignacco2020dynamical,
 }"""
 
 __all__ = [
-    "ALGORITHMS", "DMFTOptions", "DivergenceError", "Door", "Exponential", "LOSSES", "Linear",
-    "Logistic", "Loss", "Mixture", "Output", "ParameterError", "ParameterTypeError", "Problem",
-    "Result", "SimulationOptions", "Square", "SquaredHinge", "Training", "bayes_optimal_error",
-    "oracle_error", "oracle_threshold", "reference_error", "simulate", "solve_dmft",
-    "three_clusters", "two_clusters", "__version__",
+    "ALGORITHMS", "BatchChainWarning", "DMFTOptions", "DivergenceError", "Door", "Exponential",
+    "LOSSES", "Linear", "Logistic", "Loss", "Mixture", "Output", "ParameterError",
+    "ParameterTypeError", "Problem", "Result", "SimulationOptions", "Square", "SquaredHinge",
+    "Training", "bayes_optimal_error", "oracle_error", "oracle_threshold", "reference_error",
+    "simulate", "solve_dmft", "solve_dmft_flow_limit", "three_clusters", "two_clusters",
+    "__version__",
 ]

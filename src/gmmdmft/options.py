@@ -36,6 +36,17 @@ class SimulationOptions(Declared):
         None, "int", "Runs advanced together, with batched products (1: one after the other; "
         "default: as many as fit in a quarter of the CPU cache, 1 for larger data). Does not "
         "change the results.", lo=1, optional=True, key=False, metavar="S")
+    eta_limit: bool = param(False, "bool", "Extrapolate to the flow limit eta -> 0 from runs at "
+                            "eta, eta/2, ..., eta/2^(eta_ladder-1) (each with its own seeds; "
+                            "gd and persistent-sgd only).")
+    eta_ladder: int = param(3, "int", "Number of step sizes of the eta -> 0 ladder (>= 3: the "
+                            "order is measured on the finest three).", lo=3, hi=12)
+
+    def _check(self):
+        if self.eta_limit and self.seed0 + self.eta_ladder * self.seeds > 2**63 - 1:
+            raise ParameterError(f"seed0 = {self.seed0} is out of range with eta_limit: the "
+                                 f"ladder uses seeds up to seed0 + eta_ladder * seeds, which must "
+                                 f"be < 2^63")
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,11 @@ class DMFTOptions(Declared):
                                 shown_default="numpy on cpu, torch on cuda")
     device: str = param("cpu", "choice", "Where the fast iterations compute; cuda uses PyTorch "
                         "(pip install 'gmmdmft[torch]').", choices=DEVICES, key=False)
+    eta_limit: bool = param(False, "bool", "Extrapolate to the flow limit eta -> 0 from solves at "
+                            "eta, eta/2, ..., eta/2^(eta_ladder-1) (Richardson with the measured "
+                            "order; gd and persistent-sgd only).")
+    eta_ladder: int = param(3, "int", "Number of step sizes of the eta -> 0 ladder (>= 3: the "
+                            "order is measured on the finest three).", lo=3, hi=12)
 
     def _check(self):
         samples = self.samples + self.samples % 2

@@ -15,6 +15,7 @@ from ._validation import (DivergenceError, ParameterError, available_memory, che
                           check_memory)
 from .model import Problem
 from .options import DTYPES, SimulationOptions  # noqa: F401 (DTYPES re-exported)
+from .extrapolation import flow_limit
 from .result import OBSERVABLES, Result, mean_and_sem
 from .training import Training
 
@@ -96,7 +97,10 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
         keywords of the same names override them (``simulate(p, t, d=2000, seeds=10)``).
         ``seeds_together`` runs are advanced together (stacked data, batched products), which
         saves the per-step overhead of small d; the numbers do not depend on it (each run keeps
-        its own random stream), up to the last bits of the BLAS products.
+        its own random stream), up to the last bits of the BLAS products. ``eta_limit``
+        returns instead the eta -> 0 extrapolation of ``eta_ladder`` runs at eta / 2^j
+        (method ``"simulate-eta-limit"``; docs/flow-limit.md), rung j with its own seeds
+        seed0 + j seeds, ...
     progress : bool or None
         Show a progress bar (None: only when the run takes more than 2 seconds).
 
@@ -125,6 +129,8 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
                              f"{', '.join(SimulationOptions.specs())})")
     o = options if options is not None else SimulationOptions()
     o = o.replace(**keywords) if keywords else o
+    if o.eta_limit:
+        return _flow_limit(problem, training, o, progress)
     d, seeds, seed0, every, dtype = o.d, o.seeds, o.seed0, o.every, o.dtype
     check_memory(memory_needed(problem, d, dtype), f"d = {d}", "lower d or alpha, or use dtype float32",
                  detail=f" (data matrix n x d, {dtype})")
@@ -173,6 +179,20 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
                  time_per_step=t_steps / (seeds * T), data_time=wall - t_steps,
                  seeds_together=max(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])))
     return Result(t=training.times[rec], method="simulate", params=params, stats=stats, **curves)
+
+
+def _flow_limit(problem, training, o, progress) -> Result:
+    """The eta -> 0 extrapolation of :func:`simulate` (docs/flow-limit.md): runs at eta / 2^j,
+    j = 0 .. eta_ladder - 1, rung j with the seeds seed0 + j seeds ... (independent rungs) and
+    recording every ``every`` 2^j steps (the coarse grid)."""
+    rung = o.replace(eta_limit=False)
+
+    def solve(tr, j):
+        return simulate(problem, tr, rung.replace(seed0=o.seed0 + j * o.seeds,
+                                                  every=o.every * 2**j), progress=progress)
+
+    return flow_limit(solve, training, o.eta_ladder, method="simulate-eta-limit",
+                      options_params=o.params())
 
 
 def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, float]:
