@@ -229,7 +229,7 @@ def test_simulate_writes_csv_and_json(tmp_path):
                             "centers": None, "weights": None, "labels": None}
     assert p["model"]["mixture"] == {"centers": [-1.0, 1.0], "weights": [0.5, 0.5], "labels": [-1, 1]}
     assert p["training"] == {"algorithm": "persistent-sgd", "eta": 0.2, "t_max": 2.0, "R": 0.01,
-                             "b": 0.3, "tau": 1.6667, "inv_tau": None}
+                             "b": 0.3, "tau": 1.6667, "inv_tau": None, "batch_chain": "linear"}
     assert p["d"] == 60 and p["seeds"] == 3 and p["seed_list"] == [0, 1, 2] and p["every"] == 3
     assert meta["stats"]["wall_time"] > 0
     assert meta["command"].startswith("gmmdmft simulate --algorithm persistent-sgd")

@@ -153,7 +153,8 @@ def test_classical_sgd_has_no_flow_limit(call):
         else:
             g.simulate(problem, training, d=50, eta_limit=True)
     msg = str(info.value)
-    assert msg.startswith("algorithm = 'sgd'") and "no flow limit" in msg and "\n" not in msg
+    assert msg.startswith("algorithm = 'sgd'") and "no stochastic flow limit" in msg
+    assert "\n" not in msg
     # b = 1 is GD, which has one
     assert len(ladder(g.Training(algorithm="sgd", b=1.0, eta=0.2, t_max=1.0))) == 3
 

@@ -49,14 +49,17 @@ RESOLVED_SIGMAS = 3.0
 
 
 def check_flow_limit(training: Training) -> None:
-    """Refuse an algorithm without an eta -> 0 limit: classical SGD with b < 1, whose batch is
-    redrawn at every step, so that its gradient noise per unit time grows as 1/eta
-    (docs/flow-limit.md, "Which algorithms have a flow limit")."""
+    """Refuse an algorithm without a stochastic flow limit: classical SGD with b < 1, whose
+    batch is redrawn at every step, so that as eta -> 0 its batch noise averages out and the
+    dynamics tend to the full-batch gradient flow with the gradient weighted by b (GD at time
+    b t when lam = 0), not to an SGD flow (docs/flow-limit.md, "Which algorithms have a flow
+    limit")."""
     if training.algorithm == "sgd" and training.b < 1.0:
         raise ParameterError(
-            f"algorithm = 'sgd' (b = {training.b:g}) has no flow limit eta -> 0 at fixed b: its "
-            "batch is redrawn every step, so its noise per unit time grows as 1/eta; use "
-            "persistent-sgd (tau and b held fixed) or gd")
+            f"algorithm = 'sgd' (b = {training.b:g}) has no stochastic flow limit at fixed b: a "
+            "batch redrawn every step averages out as eta -> 0, leaving the full-batch gradient "
+            "flow weighted by b (GD at time b t when lam = 0); use persistent-sgd (tau and b "
+            "held fixed) or gd")
 
 
 def ladder(training: Training, rungs: int = 3) -> list[Training]:
