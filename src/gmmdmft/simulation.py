@@ -8,13 +8,13 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import __version__
+from ._progress import Progress
 from ._validation import (DivergenceError, ParameterError, available_memory, check_instance,
                           check_memory)
 from .model import Problem
-from .options import DTYPES, SimulationOptions  # noqa: F401 (DTYPES re-exported)
+from .options import SimulationOptions
 from .result import OBSERVABLES, Result, mean_and_sem
 from .training import Training
 
@@ -98,7 +98,8 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
         saves the per-step overhead of small d; the numbers do not depend on it (each run keeps
         its own random stream), up to the last bits of the BLAS products.
     progress : bool or None
-        Show a progress bar (None: only when the run takes more than 2 seconds).
+        None: a progress bar on a terminal for runs longer than 2 s, else a one-line record
+        every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -146,8 +147,7 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     runs = np.empty((len(OBSERVABLES), seeds, len(rec)))
     t_start = time.perf_counter()
     t_products = t_steps = 0.0
-    bar = tqdm(total=seeds * T, desc="simulate", unit="step", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    bar = Progress(total=seeds * T, desc="simulate", unit="steps", progress=progress)
     try:
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi - lo == 1:  # a lone run: 1-D arrays have less per-call overhead

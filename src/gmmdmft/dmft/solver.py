@@ -23,10 +23,10 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import __version__
 from .._backend import NUMPY, get_backend
+from .._progress import Progress
 from .._validation import DivergenceError, ParameterError, check_instance, check_memory
 from ..model import Problem
 from ..options import DMFTOptions
@@ -86,7 +86,8 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
         Put C(t, t'), R(t, t') and the kernels M_C, M_R, lamhat, mu of the last iteration in
         ``result.extras``.
     progress : bool or None
-        Progress bar over iterations (None: only when the solve takes more than 2 seconds).
+        None: a progress bar over iterations on a terminal for solves longer than 2 s, else a
+        one-line record every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -100,13 +101,11 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
     check_backend_runs(problem, be)
     _check_memory(training, options, be)
     solver = _Solver(problem, training, options, m0, be, init)
-    bar = tqdm(total=options.max_iter, desc="dmft", unit="it", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    bar = Progress(total=options.max_iter, desc="dmft", unit="iterations", progress=progress)
     try:
         while not solver.done:
             solver.iterate()
-            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}",
-                            refresh=False)
+            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}")
             bar.update()
     finally:
         bar.close()
