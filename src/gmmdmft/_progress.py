@@ -89,5 +89,5 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
