@@ -27,7 +27,8 @@ import numpy as np
 from .. import __version__
 from .._backend import NUMPY, get_backend
 from .._progress import Progress
-from .._validation import DivergenceError, ParameterError, check_instance, check_memory
+from .._validation import (DIVERGED, DivergenceError, ParameterError, check_instance,
+                           check_memory, first_diverged)
 from ..model import Problem
 from ..options import DMFTOptions
 from ..result import OBSERVABLES, Result
@@ -222,12 +223,13 @@ class _Solver:
         norm = np.diagonal(self.last[2]).copy()
         gen = self.problem.gen_error(m, norm)
         eta = self.training.eta
-        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
-            bad = np.flatnonzero(~np.isfinite(arr))
-            if bad.size:
+        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen), ("train_loss", loss)):
+            k = first_diverged(arr, self.training.R)
+            if k is not None:
                 raise DivergenceError(
-                    f"DMFT diverged: {name} is not finite at time step {bad[0]} "
-                    f"(t = {bad[0] * eta:g}); use a smaller eta (now {eta:g}) or more damping")
+                    f"DMFT diverged: {name} = {arr[k]:.3g} at time step {k} (t = {k * eta:g}) is "
+                    f"not finite or beyond {DIVERGED:.0e} max(1, R); use a smaller eta (now "
+                    f"{eta:g}) or more damping")
         return np.stack([gen, loss, acc, m, norm])
 
     def _next_response(self, new, Dpaths):
