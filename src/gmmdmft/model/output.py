@@ -128,6 +128,16 @@ def resolve_output(spec, L: float | None):
                            "an output with phi, dphi, d2phi")
 
 
+def sign_probabilities(output, mean, sd):
+    """(P(phi(h) > 0), P(phi(h) < 0)) for h ~ N(mean, sd^2): ``output.sign_probabilities``
+    when the output has it (a closed form), else :func:`numeric_sign_probabilities` of its phi
+    (a plug-in that gives phi, dphi, d2phi only)."""
+    closed = getattr(output, "sign_probabilities", None)
+    if callable(closed):
+        return closed(mean, sd)
+    return numeric_sign_probabilities(output.phi, mean, sd)
+
+
 def parity(output) -> str | None:
     """``output.parity`` when declared, else "odd"/"even" if phi, phi', phi'' have that
     symmetry on the probe grid (to 1e-12 relative), else None."""
