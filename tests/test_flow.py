@@ -200,10 +200,19 @@ def test_flow_limit_params_persist(tmp_path):
     assert g.DMFTOptions.from_mapping(dp) == g.DMFTOptions(eta_limit=True, eta_ladder=4)
 
 
-@pytest.mark.xfail(strict=True, reason="solve_dmft does not route eta_limit to the flow limit "
-                   "yet (dispatch to be added in dmft/solver.py; remove this mark then)")
+@pytest.mark.xfail(strict=True, reason="solve_dmft does not route eta_limit to "
+                   "dmft.flow.dmft_flow_limit yet (a dispatch in dmft/solver.py; then remove this "
+                   "mark)")
 def test_solve_dmft_routes_eta_limit():
     problem = g.Problem(clusters=2, alpha=2.0, delta=0.5)
     res = g.solve_dmft(problem, g.Training(eta=0.2, t_max=0.4), samples=200,
                        response_samples=20, max_iter=3, tol=0.0, eta_limit=True, progress=False)
     assert res.method == "dmft-eta-limit"
+
+
+def test_flow_limit_refuses_init_and_kernels():
+    from gmmdmft.dmft import dmft_flow_limit
+    problem = g.Problem(clusters=2, alpha=2.0, delta=0.5)
+    for kw in (dict(return_kernels=True), dict(init=object())):
+        with pytest.raises(ParameterError, match="^eta_limit = true does not take"):
+            dmft_flow_limit(g.solve_dmft, problem, g.Training(t_max=0.4), g.DMFTOptions(), **kw)

@@ -21,9 +21,20 @@ Modules: :mod:`.solver` (:func:`solve_dmft`), :mod:`.draws` (the quenched variab
 :mod:`.flow` (the flow limit eta -> 0 over a ladder of solves).
 """
 
-from ..options import finite_d_m0
+from ..options import DMFTOptions, finite_d_m0
+from ..result import Result
+from .flow import dmft_flow_limit
 from .kernels import KERNELS, two_time
-from .solver import solve_dmft
-from .flow import solve_dmft_flow_limit  # after .solver: it calls solve_dmft
+from .solver import _options, solve_dmft
 
-__all__ = ["KERNELS", "finite_d_m0", "solve_dmft", "solve_dmft_flow_limit", "two_time"]
+
+def solve_dmft_flow_limit(problem, training, options: DMFTOptions | None = None, *,
+                          progress: bool | None = None, **keywords) -> Result:
+    """:func:`solve_dmft` with ``eta_limit = true``: the eta -> 0 extrapolation of solves at
+    eta, eta/2, ..., eta/2^(eta_ladder - 1) (:func:`.flow.dmft_flow_limit`; docs/flow-limit.md).
+    ``options`` and ``keywords`` as for :func:`solve_dmft`."""
+    options = _options(problem, training, options, keywords)
+    return dmft_flow_limit(solve_dmft, problem, training, options, progress=progress)
+
+__all__ = ["KERNELS", "dmft_flow_limit", "finite_d_m0", "solve_dmft", "solve_dmft_flow_limit",
+           "two_time"]
