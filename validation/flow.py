@@ -34,8 +34,10 @@ FIG1_SIMS = ((500, 100), (1000, 50), (2000, 25))  # (d, seeds)
 FIG1_T = (0.2, 1, 2, 5, 10, 20, 40, 60, 80, 100)
 # the DMFT: the flow-limit ladder eta = 0.2, 0.1, 0.05, 0.025 (order from the finest three)
 LADDER_ETA, LADDER = 0.2, 4
-DMFT_OPTIONS = g.DMFTOptions(samples=20000, response_samples=1000, max_iter=12, tol=0.0, seed=0)
+DMFT_OPTIONS = g.DMFTOptions(samples=10000, response_samples=1000, max_iter=10, tol=0.0, seed=0)
+FIG1_DMFT = g.DMFTOptions(samples=20000, response_samples=1000, max_iter=12, tol=0.0, seed=0)
 REPORT_T = (0.2, 0.4, 1, 2, 3, 5, 7.5, 10, 15, 20, 25, 30)
+SGD_B, SGD_T, SGD_D, SGD_SEEDS = 0.5, 4.0, 1000, 4
 
 
 def psgd(b, eta, t_max, chain):
@@ -107,13 +109,45 @@ def stage_fig1(cache):
     for chain in ("clipped", "exact"):
         tr = psgd(FIG1["b"], FIG1["eta"], FIG1["t_max"], chain)
         dmft = cached(cache, f"fig1-dmft-{chain}", lambda tr=tr: g.solve_dmft(
-            PROBLEM, tr, DMFT_OPTIONS, progress=False))
+            PROBLEM, tr, FIG1_DMFT, progress=False))
         sims = {}
         for d, seeds in (FIG1_SIMS if chain == "clipped" else FIG1_SIMS[:1]):
             sims[d] = cached(cache, f"fig1-sim-{chain}-d{d}", lambda tr=tr, d=d, seeds=seeds:
                              g.simulate(PROBLEM, tr, d=d, seeds=seeds, progress=False))
         out[chain] = dmft, sims
     return out
+
+
+def stage_sgd(cache):
+    """Classical SGD at fixed b as eta -> 0: the batch noise averages out and the dynamics tend
+    to GD at time b t (lam = 0). Same data and initialisation (same seeds) for both."""
+    runs = {}
+    for eta in (0.2, 0.02):
+        runs[eta] = (
+            cached(cache, f"sgd-eta{eta}", lambda eta=eta: g.simulate(
+                PROBLEM, g.Training(algorithm="sgd", b=SGD_B, eta=eta, R=R, t_max=SGD_T), d=SGD_D,
+                seeds=SGD_SEEDS, every=int(round(1 / eta)), progress=False)),
+            cached(cache, f"gd-eta{eta}", lambda eta=eta: g.simulate(
+                PROBLEM, g.Training(eta=eta, R=R, t_max=SGD_B * SGD_T), d=SGD_D,
+                seeds=SGD_SEEDS, every=int(round(SGD_B / eta)), progress=False)))
+    return runs
+
+
+def sgd_section(runs):
+    lines = ["## Classical SGD has no stochastic flow limit", "",
+             f"SGD with b = {SGD_B} against GD at time b t (same data and initial weights: the "
+             f"same seeds), d = {SGD_D}, {SGD_SEEDS} seeds, lam = 0. As eta -> 0 SGD's batch "
+             "noise averages out and it becomes the b-weighted full-batch flow, which is why "
+             "`eta_limit` refuses `sgd` with b < 1.", "",
+             "| eta | t (SGD) | SGD norm | GD norm at b t | SGD gen_error | GD gen_error at b t |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for eta, (sgd, gd) in runs.items():
+        for k in range(1, len(sgd.t)):
+            lines.append(f"| {eta:g} | {sgd.t[k]:g} | {fmt(sgd.norm[k], sgd.norm_sem[k], 3)} | "
+                         f"{fmt(gd.norm[k], gd.norm_sem[k], 3)} | "
+                         f"{fmt(sgd.gen_error[k], sgd.gen_error_sem[k])} | "
+                         f"{fmt(gd.gen_error[k], gd.gen_error_sem[k])} |")
+    return lines
 
 
 def psgd_valid(b, eta, chain):
@@ -262,15 +296,19 @@ def fig1_section(fig1):
     return lines
 
 
-def report(sims, dmft, fig1):
+def describe(o):
+    return (f"{o.samples} draws, {o.max_iter} iterations (the last {o.max_iter - 2} averaged), "
+            f"response_samples {o.response_samples}")
+
+
+def report(sims, dmft, fig1, sgd):
     lines = ["Command: `python validation/flow.py > validation/flow.md` "
              f"(gmmdmft {g.__version__}; cached runs under validation/.cache)", "",
              "# Flow limit (eta -> 0) and persistent SGD's batch chains", "",
              f"Two clusters, alpha = {PROBLEM.alpha:g}, Delta = {PROBLEM.delta:g}, lam = "
              f"{PROBLEM.lam:g}, logistic loss, R = {R}; persistent SGD with 1/tau = {INV_TAU}. "
-             f"DMFT: {DMFT_OPTIONS.samples} draws, {DMFT_OPTIONS.max_iter} iterations "
-             f"(the last {DMFT_OPTIONS.max_iter - 2} averaged), response_samples "
-             f"{DMFT_OPTIONS.response_samples}.", "",
+             f"DMFT of the flow-limit ladders: {describe(DMFT_OPTIONS)}; at the Fig. 1 point: "
+             f"{describe(FIG1_DMFT)}.", "",
              "## Flow limit of persistent SGD against simulations at eta = 0.02", "",
              f"Ladder eta = {LADDER_ETA}, ..., {LADDER_ETA / 2 ** (LADDER - 1):g} "
              f"({LADDER} rungs, batch_chain = exact: valid at every eta, so b = 0.1 has an "
@@ -283,16 +321,20 @@ def report(sims, dmft, fig1):
         ok &= passed
         lines += sec + [""]
     lines += fig1_section(fig1)
+    lines += [""] + sgd_section(sgd)
     lines += ["", f"Overall flow-limit must-show: {'PASS' if ok else 'FAIL'}"]
     return "\n".join(lines)
 
 
 def quick():
-    global FLOW_T, SIM_D, SIM_SEEDS, FIG1, FIG1_SIMS, FIG1_T, DMFT_OPTIONS, REPORT_T
+    global FLOW_T, SIM_D, SIM_SEEDS, FIG1, FIG1_SIMS, FIG1_T, DMFT_OPTIONS, REPORT_T, FIG1_DMFT
     FLOW_T, SIM_D, SIM_SEEDS = 2.0, 100, 3
     FIG1, FIG1_SIMS, FIG1_T = dict(FIG1, t_max=4.0), ((50, 4), (100, 3)), (0.2, 1, 2, 4)
     DMFT_OPTIONS = DMFT_OPTIONS.replace(samples=1000, response_samples=100, max_iter=4)
+    FIG1_DMFT = DMFT_OPTIONS
     REPORT_T = (0.2, 1, 2)
+    global SGD_D
+    SGD_D = 100
 
 
 def main(argv=None):
@@ -318,7 +360,8 @@ def main(argv=None):
     fig1 = stage_fig1(args.cache)
     dmft = stage_dmft(args.cache)
     sims = stage_sims(args.cache)
-    print(report(sims, dmft, fig1))
+    sgd = stage_sgd(args.cache)
+    print(report(sims, dmft, fig1, sgd))
 
 
 if __name__ == "__main__":
