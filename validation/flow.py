@@ -11,6 +11,7 @@ interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pickle
 import sys
@@ -102,6 +103,19 @@ def stage_dmft(cache):
     return out
 
 
+def stage_linear_ladders(cache):
+    """The flow limit again from linear-chain ladders (3 rungs from the largest eta at which the
+    linear chain is valid): another discretisation with the same limit, and a larger step
+    effect, so that its order can be measured."""
+    out = {}
+    for b in FLOW_BS:
+        eta0 = LADDER_ETA if psgd_valid(b, LADDER_ETA, "linear") else LADDER_ETA / 2
+        tr = psgd(b, eta0, FLOW_T, "linear")
+        out[b] = cached(cache, f"dmft-flow-linear-b{b}", lambda tr=tr: g.solve_dmft_flow_limit(
+            PROBLEM, tr, DMFT_OPTIONS, eta_ladder=3, seed=100, progress=False))
+    return out
+
+
 def stage_fig1(cache):
     """The clipped (and, for comparison, the exact) chain at the paper's Fig. 1 (left) point:
     DMFT and simulations of the same rule."""
@@ -165,7 +179,19 @@ def fmt(x, s=None, digits=4):
     return f"{x:.{digits}f} ± {s:.{digits}f}"
 
 
-def flow_section(b, sims, flow, plain):
+def coarse_order(flow):
+    """The order measured on the three coarsest rungs of a ladder (a diagnostic): p, its
+    standard error and the signal-to-noise ratio of the finest difference."""
+    from gmmdmft.extrapolation import measure_ratio
+    rungs = flow.stats["rungs"][:3]
+    y = np.array([r["curves"]["gen_error"] for r in rungs])
+    s = np.array([r["sems"]["gen_error"] for r in rungs])
+    rho, rho_sem, snr = measure_ratio(y, s)
+    p = math.log2(rho) if rho > 0 else math.nan
+    return p, rho_sem / (rho * math.log(2)), snr, ", ".join(f"{r['eta']:g}" for r in rungs)
+
+
+def flow_section(b, sims, flow, plain, linear):
     t_sim, curves = sims
     y_sim, s_sim = mean_sem(curves["gen_error"])
     tc = flow.t
@@ -204,6 +230,19 @@ def flow_section(b, sims, flow, plain):
                  f"error only (no residual) in the SEM: {ratio_mc[k].max():.2f}")
     lines.append(f"- SEM = sqrt(sem_sim^2 + err_flow^2); largest |flow - sim| = {gap[k].max():.5f}; "
                  f"mean signed flow - sim = {np.mean((Y - y_sim)[k]):+.5f}")
+    if len(rungs) > 3:
+        p, ps, snr, etas3 = coarse_order(flow)
+        lines.append(f"- diagnostic: the order measured on the coarsest three rungs ({etas3}) is "
+                     f"p = {p:.2f} ± {ps:.2f} (finest difference {snr:.1f} of its errors)")
+    step = int(round(LADDER_ETA / linear.params["training"]["eta"]))
+    yl, el = linear.gen_error[::step], linear.gen_error_sem[::step]
+    zl = np.abs(yl - Y)[k] / np.hypot(el, err)[k]
+    rl = (np.abs(yl - y_sim) / (tol + 2 * np.hypot(s_sim, el)))[k]
+    etas_l = ", ".join(f"{e:g}" for e in linear.params["eta_ladder_etas"])
+    lines.append(f"- the same limit from a linear-chain ladder (eta = {etas_l}): {linear.message};"
+                 f" max |flow_linear - flow_exact| = {np.max(np.abs(yl - Y)[k]):.5f} (max "
+                 f"{zl.max():.1f} combined error bars); against the simulations max |gap| / (tol + "
+                 f"2 SEM) = {rl.max():.2f}")
     for eta, res in sorted(plain.items()):
         y = res.gen_error[::int(round(LADDER_ETA / eta))]
         lines.append(f"- plain DMFT, linear chain, eta = {eta:g}: max |plain - flow| = "
@@ -301,7 +340,7 @@ def describe(o):
             f"response_samples {o.response_samples}")
 
 
-def report(sims, dmft, fig1, sgd):
+def report(sims, dmft, fig1, sgd, linear):
     lines = ["Command: `python validation/flow.py > validation/flow.md` "
              f"(gmmdmft {g.__version__}; cached runs under validation/.cache)", "",
              "# Flow limit (eta -> 0) and persistent SGD's batch chains", "",
@@ -317,7 +356,7 @@ def report(sims, dmft, fig1, sgd):
              "time, tol = 0.002 (b = 0.1) and 0.001 (b = 0.3).", ""]
     ok = True
     for b in FLOW_BS:
-        sec, passed = flow_section(b, sims[b], *dmft[b])
+        sec, passed = flow_section(b, sims[b], *dmft[b], linear[b])
         ok &= passed
         lines += sec + [""]
     lines += fig1_section(fig1)
@@ -340,7 +379,7 @@ def quick():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=os.path.join(os.path.dirname(__file__), ".cache"))
-    ap.add_argument("--stage", default="all", choices=("sims", "dmft", "fig1", "all"))
+    ap.add_argument("--stage", default="all", choices=("sims", "dmft", "linear", "fig1", "all"))
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes to check the script (numbers meaningless)")
     args = ap.parse_args(argv)
@@ -354,6 +393,9 @@ def main(argv=None):
     if args.stage == "dmft":
         stage_dmft(args.cache)
         return
+    if args.stage == "linear":
+        stage_linear_ladders(args.cache)
+        return
     if args.stage == "fig1":
         stage_fig1(args.cache)
         return
@@ -361,7 +403,8 @@ def main(argv=None):
     dmft = stage_dmft(args.cache)
     sims = stage_sims(args.cache)
     sgd = stage_sgd(args.cache)
-    print(report(sims, dmft, fig1, sgd))
+    linear = stage_linear_ladders(args.cache)
+    print(report(sims, dmft, fig1, sgd, linear))
 
 
 if __name__ == "__main__":
