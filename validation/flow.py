@@ -187,7 +187,9 @@ def coarse_order(flow):
     y = np.array([r["curves"]["gen_error"] for r in rungs])
     s = np.array([r["sems"]["gen_error"] for r in rungs])
     rho, rho_sem, snr = measure_ratio(y, s)
-    p = math.log2(rho) if rho > 0 else math.nan
+    if not rho > 0:
+        return math.nan, math.nan, snr, ", ".join(f"{r['eta']:g}" for r in rungs)
+    p = math.log2(rho)
     return p, rho_sem / (rho * math.log(2)), snr, ", ".join(f"{r['eta']:g}" for r in rungs)
 
 
