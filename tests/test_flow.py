@@ -83,7 +83,7 @@ def test_richardson_flags_an_order_far_from_one_and_an_unresolved_step():
     ex = richardson(v, s)
     assert ex.resolved and ex.order == pytest.approx(3.0, rel=1e-9)
     assert not ex.near and not ex.asymptotic and ex.order_used == 1.0
-    assert "not near the expected 1" in ex.notes[0]
+    assert "not near the expected order 1" in ex.notes[0]
     _, v, s = synthetic(lambda h, t: 0.0 * t, noise=1e-3, seed=2)
     ex = richardson(v, s)
     assert not ex.resolved and ex.asymptotic and ex.order_used == 1.0

@@ -86,6 +86,26 @@ def stage_sims(cache):
                            SIM_SEEDS, SIM_EVERY) for b in FLOW_BS}
 
 
+def reassemble(flow):
+    """The flow-limit Result rebuilt from its stored rungs (curves and errors on the coarse grid)
+    with the current extrapolation code, so that a cached ladder reports what this version of
+    :func:`gmmdmft.extrapolation.flow_limit` makes of it."""
+    from gmmdmft.extrapolation import flow_limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BatchChainWarning)
+        training = g.Training.from_mapping(flow.params["training"])
+    rungs = []
+    for r in flow.stats["rungs"]:
+        curves = {o: r["curves"][o] for o in g.result.OBSERVABLES}
+        curves.update({o + "_sem": r["sems"][o] for o in g.result.OBSERVABLES})
+        rungs.append(g.Result(t=flow.t, method="dmft", params=r["params"], status=r["status"],
+                              message=r["message"], stats=dict(wall_time=r["wall_time"]),
+                              **curves))
+    opts = {k: flow.params[k] for k in g.DMFTOptions.specs()}
+    return flow_limit(lambda tr, j: rungs[j], training, len(rungs), method=flow.method,
+                      options_params=opts)
+
+
 def stage_dmft(cache):
     """The flow limits (ladder eta = 0.2 ... 0.025, the order measured on the finest three) and
     the plain linear-chain solves next to them."""
@@ -99,7 +119,7 @@ def stage_dmft(cache):
             if psgd_valid(b, eta, "linear"):
                 plain[eta] = cached(cache, f"dmft-linear-b{b}-eta{eta}", lambda eta=eta: g.solve_dmft(
                     PROBLEM, psgd(b, eta, FLOW_T, "linear"), DMFT_OPTIONS, seed=10, progress=False))
-        out[b] = flow, plain
+        out[b] = reassemble(flow), plain
     return out
 
 
@@ -111,8 +131,10 @@ def stage_linear_ladders(cache):
     for b in FLOW_BS:
         eta0 = LADDER_ETA if psgd_valid(b, LADDER_ETA, "linear") else LADDER_ETA / 2
         tr = psgd(b, eta0, FLOW_T, "linear")
-        out[b] = cached(cache, f"dmft-flow-linear-b{b}", lambda tr=tr: g.solve_dmft_flow_limit(
-            PROBLEM, tr, DMFT_OPTIONS, eta_ladder=3, seed=100, progress=False))
+        out[b] = reassemble(cached(cache, f"dmft-flow-linear-b{b}", lambda tr=tr:
+                                   g.solve_dmft_flow_limit(PROBLEM, tr, DMFT_OPTIONS,
+                                                           eta_ladder=3, seed=100,
+                                                           progress=False)))
     return out
 
 
@@ -274,7 +296,7 @@ def flow_section(b, sims, flow, plain, linear):
     return lines, bool(ratio[k].max() <= 1)
 
 
-def fig1_section(fig1):
+def fig1_section(fig1, flow=None, linear01=None):
     dmft, sims = fig1["clipped"]
     ex_dmft, ex_sims = fig1["exact"]
     tr = dmft.params["training"]
@@ -334,6 +356,19 @@ def fig1_section(fig1):
                  f"{np.max(np.abs(z)):.1f}, rms z = {np.sqrt(np.mean(z * z)):.2f}")
     lines.append(f"- clipped vs exact DMFT: max |difference| = "
                  f"{np.max(np.abs(dmft.gen_error - ex_dmft.gen_error)):.4f}")
+    if flow is not None:  # which eta = 0.2 process is the paper's flow (b = 0.1, t <= 30)?
+        n = len(flow.t)
+        lines += ["", f"Against the flow limit of b = {FIG1['b']} (above, t <= {flow.t[-1]:g}): "
+                  "max |DMFT at eta = 0.2 - flow| and where"]
+        for name, r in (("clipped", dmft), ("exact", ex_dmft)):
+            gap = np.abs(r.gen_error[:n] - flow.gen_error)
+            lines.append(f"- {name}: {gap.max():.4f} at t = {flow.t[np.argmax(gap)]:g}; at t = 5, "
+                         f"10, 30: {gap[25]:.4f}, {gap[50]:.4f}, {gap[min(150, n - 1)]:.4f}")
+        if linear01 is not None:
+            y = linear01.gen_error[::2][:n]
+            gap = np.abs(y - flow.gen_error)
+            lines.append(f"- linear at eta = 0.1 (the panel's present b = 0.1 curve): "
+                         f"{gap.max():.4f} at t = {flow.t[np.argmax(gap)]:g}")
     return lines
 
 
@@ -355,15 +390,36 @@ def report(sims, dmft, fig1, sgd, linear):
              f"({LADDER} rungs, batch_chain = exact: valid at every eta, so b = 0.1 has an "
              "eta = 0.2 rung); the order is measured on the finest three and the curve is put "
              "on the eta = 0.2 grid. Tolerance: |flow - sim| <= tol + 2 SEM at every coarse "
-             "time, tol = 0.002 (b = 0.1) and 0.001 (b = 0.3).", ""]
+             "time, tol = 0.002 (b = 0.1) and 0.001 (b = 0.3). (Ladders are cached; their "
+             "extrapolation is re-run on the stored rungs with the current code.)", ""]
     ok = True
     for b in FLOW_BS:
         sec, passed = flow_section(b, sims[b], *dmft[b], linear[b])
         ok &= passed
         lines += sec + [""]
-    lines += fig1_section(fig1)
+    flow01, plain01 = dmft.get(0.1, (None, {}))
+    lines += fig1_section(fig1, flow01, plain01.get(0.1))
     lines += [""] + sgd_section(sgd)
-    lines += ["", f"Overall flow-limit must-show: {'PASS' if ok else 'FAIL'}"]
+    all_expected = all(f.stats["order_used"] == 1.0 for f in
+                       [dmft[b][0] for b in FLOW_BS] + [linear[b] for b in FLOW_BS])
+    lines += ["", f"Overall flow-limit must-show: {'PASS' if ok else 'FAIL'}", "",
+              "## Reading", "",
+              ("- The measured order: " + ("" if all_expected else "(NOTE: some ladders used their "
+               "measured order; the text below describes the committed run) ") +
+               "the step effect between the finest rungs is below the DMFT's "
+              "Monte-Carlo errors at these draws for the exact chain (its curves at eta = 0.2 are "
+              "already within a few 1e-3 of the limit), and the linear-chain ladders give orders "
+              "that are unresolved or too imprecise to use (see their lines), so every ladder here "
+              "used the expected order 1 (the rule of docs/flow-limit.md, \"Extrapolation\"); the "
+              "exact and linear ladders, two different discretisations, agree on the limit within "
+              "their error bars."),
+              "- Which chain Fig. 1 (left) should use at eta = 0.2 for b = 0.1: `exact`. It keeps "
+              "the stated b = 0.1 and tau (the rates of the flow), is valid at eta = 0.2, and its "
+              "eta = 0.2 curve is the closest to the flow limit (the paper's theory) of the curves "
+              "compared above (clipped at eta = 0.2, linear at eta = 0.1); `clipped` is another process (batch fraction 0.1071, every "
+              "stay in the batch one step long), self-consistent (DMFT = simulations of the same "
+              "rule) but off the flow by up to 0.02 near t = 1; use it only for a literal "
+              "re-execution of the paper's rule, with its fraction in the caption."]
     return "\n".join(lines)
 
 

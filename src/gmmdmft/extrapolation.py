@@ -139,30 +139,37 @@ def richardson(values: dict, sems: dict, *, order_from: str = "gen_error",
     if y.ndim != 2 or y.shape[0] < 3:
         raise ParameterError(f"richardson needs >= 3 rungs, got {y.shape[0] if y.ndim else 0}")
     rho, rho_sem, snr = measure_ratio(y[-3:], np.asarray(sems[order_from], dtype=float)[-3:])
-    resolved = bool(np.isfinite(rho) and rho > 1.0 and not snr < RESOLVED_SIGMAS)
-    order = math.log2(rho) if resolved else math.nan
-    order_sem = rho_sem / (rho * math.log(2)) if resolved else math.nan
-    off = abs(order - expected_order) if resolved else math.nan
+    resolved = bool(np.isfinite(rho) and not snr < RESOLVED_SIGMAS)
+    measured = resolved and rho > 0  # else the differences change sign: no order
+    order = math.log2(rho) if measured else math.nan
+    order_sem = rho_sem / (rho * math.log(2)) if measured else math.nan
     sigma = float(np.nan_to_num(order_sem, nan=0.0))
-    near = resolved and off <= ORDER_BAND and sigma <= ORDER_SEM_MAX
-    asymptotic = not (resolved and off > max(ORDER_BAND, 3 * sigma))
+    off = abs(order - expected_order) if measured else math.nan
+    near = measured and rho > 1 and off <= ORDER_BAND and sigma <= ORDER_SEM_MAX
+    if not resolved:
+        asymptotic = True
+    elif measured:
+        asymptotic = off <= max(ORDER_BAND, 3 * sigma)
+    else:
+        asymptotic = abs(rho - 2.0**expected_order) <= 3 * rho_sem
     notes = []
     if near:
         used, used_sem = order, rho_sem
     else:
-        used, used_sem, rho = expected_order, 0.0, 2.0**expected_order
+        shown = (f"measured order p = {order:.3g} +- {order_sem:.2g}" if measured else
+                 f"the successive differences change sign (ratio {rho:.3g} +- {rho_sem:.2g})")
         if not resolved:
             notes.append(f"the step effect is not resolved by the Monte-Carlo errors (finest "
                          f"difference {snr:.1f} of its errors): the expected order "
                          f"{expected_order:g} is used")
         elif asymptotic:
-            notes.append(f"measured order p = {order:.3g} +- {order_sem:.2g} is too imprecise "
-                         f"to use (consistent with {expected_order:g}): the expected order is "
-                         "used")
+            notes.append(f"{shown} is too imprecise to use (consistent with order "
+                         f"{expected_order:g}): the expected order is used")
         else:
-            notes.append(f"measured order p = {order:.3g} +- {order_sem:.2g} is not near the "
-                         f"expected {expected_order:g}: the ladder is not in the asymptotic "
-                         "regime (start from a smaller eta); the expected order is used")
+            notes.append(f"{shown} is not near the expected order {expected_order:g}: the "
+                         "ladder is not in the asymptotic regime (start from a smaller eta); "
+                         "the expected order is used")
+        used, used_sem, rho = expected_order, 0.0, 2.0**expected_order
     out = {k: {} for k in ("value", "error", "mc", "order_part", "residual")}
     for obs, arr in values.items():
         a, b, c = np.asarray(arr, dtype=float)[-3:]
@@ -214,9 +221,8 @@ def flow_limit(solve: Callable[[Training, int], Result], training: Training, run
     etas = [tr.eta for tr in trainings]
     bad = [(tr.eta, r.message) for tr, r in zip(trainings, results) if r.status != 0]
     status = 1 if bad or not ex.asymptotic else 0
-    parts = [f"flow limit from eta = {', '.join(f'{e:g}' for e in etas)}; measured order "
-             + (f"p = {ex.order:.3g} +- {ex.order_sem:.2g}" if ex.resolved else "not resolved")
-             + (f", used {ex.order_used:.3g}" if ex.order_used != ex.order else "")]
+    parts = [f"flow limit from eta = {', '.join(f'{e:g}' for e in etas)}, order "
+             f"{ex.order_used:.3g} " + ("(measured)" if ex.near else "(expected)")]
     parts += ex.notes + [f"rung eta = {e:g}: {m}" for e, m in bad]
     message = ("success: " if status == 0 else "") + "; ".join(parts)
     params = dict(results[0].params)
