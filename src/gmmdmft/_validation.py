@@ -108,11 +108,16 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def _num(v) -> str:
+    """A bound in words: integers exactly, other numbers in %g."""
+    return f"{v:d}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
+
+
 def _range(lo, hi, lo_open, hi_open) -> str:
     if lo is not None and hi is not None:
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        return f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
+        return f"{'>' if lo_open else '>='} {_num(lo)}"
     if hi is not None:
-        return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'<' if hi_open else '<='} {_num(hi)}"
     return "finite"
