@@ -183,3 +183,26 @@ def test_two_time_memory_is_checked():
     with pytest.raises(g.ParameterError, match=msg):
         g.simulate(PROBLEM, g.Training(eta=0.01, t_max=9e4), d=10**4, two_time=True,
                    progress=False)
+
+
+def test_simulation_loop_runs_with_one_blas_thread_for_small_data():
+    """The time loop limits BLAS to one thread (small products would otherwise wait for time
+    slices on a busy machine); seen from inside the loop by a loss that records the limit."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    if blas_threads() < 2:
+        pytest.skip("BLAS runs one thread here anyway")
+    seen = []
+
+    class Recording(g.Logistic):
+        def d1(self, v):
+            seen.append(blas_threads())
+            return super().d1(v)
+
+    problem = g.Problem(loss=Recording())
+    g.simulate(problem, TRAINING, d=40, seeds=2, seeds_together=1, progress=False)
+    assert seen and set(seen[-TRAINING.steps:]) == {1}
+    assert blas_threads() >= 2  # restored after the loop

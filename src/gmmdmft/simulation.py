@@ -33,18 +33,20 @@ def memory_needed(problem: Problem, d: int, dtype: str = "float64", seeds: int =
     return seeds * (n * d * item + 16 * (n + d) * 8) + min(n, 4096) * d * 8 + two_time
 
 
-# a step reads X twice; from this many bytes per step the loop keeps all BLAS threads (the
-# products are memory-bound and a second thread adds bandwidth); below it, one thread (see
-# _blas: each small product would wait for a time slice whenever the other core is busy)
-ALL_THREADS_FROM = 2**27
+# from this size of the data matrix X the time loop keeps all BLAS threads: its two products per
+# step are then memory-bound and a second thread adds bandwidth (fastest of 30 interleaved runs
+# of X @ w + X.T @ v on 2 cores, one thread / all: 0.63 at X = 61 MB (d = 2000), 1.51 at 120 MB,
+# 1.59 at 244 MB; benchmarks/results/quickstart-load-products.md); below it one thread, because
+# each small product would wait for a time slice whenever the other core is busy (see _blas)
+ALL_THREADS_FROM = 96 * 2**20
 
 
 def loop_blas_threads(problem: Problem, d: int, dtype: str):
-    """Context manager for the time loop's BLAS threads: one thread unless a step reads at
-    least :data:`ALL_THREADS_FROM` bytes (measured: benchmarks/quickstart_load.py)."""
+    """Context manager for the time loop's BLAS threads: one thread unless the data matrix X
+    (n x d) has at least :data:`ALL_THREADS_FROM` bytes."""
     n = max(1, int(round(problem.alpha * d)))
-    step_bytes = 2 * n * d * np.dtype(dtype).itemsize
-    return nullcontext() if step_bytes >= ALL_THREADS_FROM else one_blas_thread()
+    x_bytes = n * d * np.dtype(dtype).itemsize
+    return nullcontext() if x_bytes >= ALL_THREADS_FROM else one_blas_thread()
 
 
 def seeds_together_auto(problem: Problem, d: int, dtype: str, seeds: int,
