@@ -315,3 +315,16 @@ def test_help_and_version(capfd):
         assert rc == 0 and "Usage" in out and err == ""
     rc, out, err = run_inprocess(["--version"], capfd)
     assert rc == 0 and gmmdmft.__version__ in out
+
+
+def test_progress_without_a_terminal_is_one_line_records(tmp_path):
+    """stderr is a pipe here: no bar (no carriage returns), one line per interval instead."""
+    env = dict(os.environ, GMMDMFT_PROGRESS_INTERVAL="0.05")
+    p = subprocess.run([sys.executable, "-m", "gmmdmft", "simulate", "--d", "300", "--t-max", "40",
+                        "--seeds", "2", "--every", "50", "--out", "r.csv"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stderr
+    records = [line for line in p.stderr.splitlines() if line.startswith("gmmdmft: simulate: ")]
+    assert records and all("elapsed" in line for line in records), p.stderr
+    assert len(records) < 1000

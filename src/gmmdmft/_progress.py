@@ -5,29 +5,38 @@ the run lasts more than ``delay`` seconds, and otherwise writes one line every `
 seconds (30 by default) to standard error -- ``gmmdmft: dmft: 3/12 it, 25%, 41 s elapsed, about
 2 min left`` -- so that a run started from a batch script or with its output redirected leaves a
 trace in its log, not nothing and not a stream of carriage returns. ``True`` forces the bar,
-``False`` shows nothing.
+``False`` shows nothing. The environment variable ``GMMDMFT_PROGRESS_INTERVAL`` (seconds)
+changes the interval of the records.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 INTERVAL = 30.0
 
 
+def _interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GMMDMFT_PROGRESS_INTERVAL", INTERVAL)))
+    except ValueError:
+        return INTERVAL
+
+
 class Progress:
     """``update(n)``, ``set_postfix(**values)``, ``set_description(text)``, ``close()``."""
 
     def __init__(self, total: float, desc: str, unit: str, progress: bool | None = None,
-                 delay: float = 2.0, interval: float = INTERVAL, stream=None):
+                 delay: float = 2.0, interval: float | None = None, stream=None):
         self.total, self.desc, self.unit = total, desc, unit
         self.stream = stream if stream is not None else sys.stderr
         self.n = 0.0
         self.postfix = ""
         self.t0 = time.monotonic()
         self.last = self.t0
-        self.interval = interval
+        self.interval = _interval() if interval is None else interval
         tty = getattr(self.stream, "isatty", lambda: False)()
         self.mode = "off" if progress is False else "bar" if (progress or tty) else "log"
         self.bar = None
@@ -80,5 +89,5 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"

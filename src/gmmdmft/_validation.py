@@ -23,6 +23,22 @@ class DivergenceError(FloatingPointError):
     """The dynamics produced a non-finite number; the message names where and suggests a fix."""
 
 
+#: |w|^2/d or a training loss beyond this (times max(1, R)) means the dynamics has diverged: the
+#: weights are then 1e15 times their natural size (GD with a bounded step grows |w|^2/d at most
+#: like t^2), and the next steps overflow
+DIVERGED = 1e30
+
+
+def first_diverged(values, scale: float = 1.0) -> int | None:
+    """Index of the first value that is not finite or beyond :data:`DIVERGED` * max(1, scale)
+    in size (None if there is none)."""
+    import numpy as np  # noqa: PLC0415 (this module stays import-light)
+
+    arr = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(~(np.abs(arr) <= DIVERGED * max(1.0, scale)))
+    return int(bad[0]) if bad.size else None
+
+
 def one_line(text) -> str:
     """``text`` (or an exception's message) with all whitespace runs collapsed to one space."""
     return " ".join(str(text).split())

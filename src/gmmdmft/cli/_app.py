@@ -8,6 +8,7 @@ any compute and with no file written; the numerics raise :class:`~gmmdmft.Parame
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -74,10 +75,9 @@ def command_line(ctx: click.Context) -> str:
 
 
 def progress_wanted(quiet: bool) -> bool | None:
-    """Progress bar: never with --quiet or when standard error is not a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return False
-    return None  # the numerics show it for runs longer than ~2 s
+    """None (a bar on a terminal for runs longer than ~2 s, else a one-line record every 30 s:
+    see :mod:`gmmdmft._progress`), or False with ``--quiet``."""
+    return False if quiet else None
 
 
 def warn(message: str) -> None:
@@ -92,6 +92,10 @@ def error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run the CLI; every user error is one line on stderr and exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        # plug-ins "module:attr" of the working directory import as under python -m gmmdmft
+        # (spawned workers inherit this path)
+        sys.path.insert(0, os.getcwd())
     try:
         rc = cli.main(args=args, prog_name=PROG, standalone_mode=False, obj={"argv": args})
     except click.exceptions.NoArgsIsHelpError as e:
