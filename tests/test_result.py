@@ -110,6 +110,8 @@ def test_plot_draws_the_curve_its_band_and_the_reference(sim, dmft):
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
     np.testing.assert_array_equal(lines["dmft"].get_ydata(), dmft.gen_error)
     np.testing.assert_array_equal(lines["d = 40"].get_xdata(), sim.t)
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert labels.count("Bayes-optimal") == 1  # drawn once for the two results of one problem
     ref = lines["Bayes-optimal"].get_ydata()
     assert ref[0] == pytest.approx(g.bayes_optimal_error(2.0, 0.5), rel=1e-12)
     assert len(ax.collections) == 2  # one error band per curve

@@ -184,7 +184,7 @@ class Result:
         With ``reference`` and ``observable = "gen_error"`` a dashed line marks the
         Bayes-optimal error (two balanced symmetric clusters) or the oracle error of the
         mixture (:func:`gmmdmft.model.reference_error`), when :meth:`problem` rebuilds the
-        problem. ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
+        problem (once per axes: a second result of the same problem does not repeat it). ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
         (``pip install 'gmmdmft[plot]'``).
         """
         if observable not in OBSERVABLES:
@@ -214,8 +214,11 @@ class Result:
             problem = self.problem()
             if problem is not None:
                 from .model import reference_error, reference_label  # noqa: PLC0415
-                ax.axhline(reference_error(problem), color="0.4", linestyle="--", linewidth=1,
-                           label=reference_label(problem))
+                level, label = reference_error(problem), reference_label(problem)
+                drawn = any(ln.get_label() == label and np.allclose(ln.get_ydata(), level)
+                            for ln in ax.get_lines())
+                if not drawn:  # results of one problem on one axes share one line
+                    ax.axhline(level, color="0.4", linestyle="--", linewidth=1, label=label)
         ax.set_xlabel("t")
         ax.set_ylabel(LABELS[observable])
         return ax
