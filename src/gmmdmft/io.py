@@ -60,9 +60,10 @@ def check_output_path(path, name: str = "out", sidecar: bool | None = None) -> P
     """Check that ``path`` (and its JSON sidecar) can be written; call it before any compute.
 
     ``sidecar`` (None: unless ``path`` ends in ``.npz``, the single-file format) says whether
-    :func:`write_result` writes a JSON sidecar next to ``path``. Raises :class:`ParameterError` with one line naming the path and the reason. Writability is
-    tested by creating (and removing) a file in the directory, so it is also right for root and
-    for read-only file systems, where :func:`os.access` says yes.
+    :func:`write_result` writes a JSON sidecar next to ``path``. Raises
+    :class:`ParameterError` with one line naming the path and the reason. Writability is tested
+    by creating (and removing) a file in the directory, so it is also right for root and for
+    read-only file systems, where :func:`os.access` says yes.
     """
     p = Path(path)
     label = f"{name} = {str(path)!r}"

@@ -184,7 +184,8 @@ class Result:
         With ``reference`` and ``observable = "gen_error"`` a dashed line marks the
         Bayes-optimal error (two balanced symmetric clusters) or the oracle error of the
         mixture (:func:`gmmdmft.model.reference_error`), when :meth:`problem` rebuilds the
-        problem (once per axes: a second result of the same problem does not repeat it). ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
+        problem (once per axes: a second result of the same problem does not repeat it).
+        ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
         (``pip install 'gmmdmft[plot]'``).
         """
         if observable not in OBSERVABLES:

@@ -224,7 +224,8 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
                   extras=extras, **curves)
 
 
-def _run_one(problem, training, d, seed, rec, dtype, out, bar, two_time=None) -> tuple[float, float]:
+def _run_one(problem, training, d, seed, rec, dtype, out, bar,
+             two_time=None) -> tuple[float, float]:
     """One seed; fills out[observable, record] and, with ``two_time`` (a RunningMean), adds
     its C(t_k, t_j) = w(t_k).w(t_j)/d over the recorded times; returns (time in the two
     products, time in the step loop)."""
