@@ -67,17 +67,6 @@ def test_foreign_npz_is_refused(tmp_path):
         read_result(tmp_path / "x.npz")
 
 
-def test_dict_access_still_works_but_warns(sim, tmp_path):
-    write_result(sim, tmp_path / "r.csv")
-    back = read_result(tmp_path / "r.csv")
-    with pytest.warns(DeprecationWarning):
-        assert np.array_equal(back["gen_error"], back.gen_error)
-    with pytest.warns(DeprecationWarning):
-        assert back["meta"] is back.meta
-    with pytest.raises(KeyError):
-        back["nope"]
-
-
 def test_to_pandas_is_a_tidy_table(sim):
     pd = pytest.importorskip("pandas")
     df = sim.to_pandas()

@@ -10,7 +10,6 @@ methods are called.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -225,15 +224,6 @@ class Result:
         return ax
 
     # ------------------------------------------------------------------ transitional
-    def __getitem__(self, key: str):
-        """Deprecated dict access (``r["gen_error"]``, ``r["meta"]``): what
-        :func:`gmmdmft.io.read_result` returned before it returned a Result. Use attributes."""
-        if key not in CSV_COLUMNS and key != "meta":
-            raise KeyError(key)
-        warnings.warn("indexing a Result is deprecated: use attributes (result.gen_error, "
-                      "result.meta)", DeprecationWarning, stacklevel=2)
-        return getattr(self, key)
-
     def __repr__(self) -> str:
         final = self.gen_error[-1] if len(self.gen_error) else math.nan
         t_max = self.t[-1] if len(self.t) else math.nan
