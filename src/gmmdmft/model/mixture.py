@@ -234,3 +234,19 @@ def three_clusters() -> Mixture:
 
 
 PRESETS = {2: two_clusters, 3: three_clusters}
+
+
+def build_mixture(clusters=None, centers=None, weights=None, labels=None) -> Mixture:
+    """The mixture of a preset (``clusters`` 2 or 3; 2 when nothing is given) or of
+    ``centers``, ``weights`` and ``labels`` (all three, and no preset)."""
+    given = dict(centers=centers, weights=weights, labels=labels)
+    if all(v is None for v in given.values()):
+        return PRESETS[2 if clusters is None else clusters]()
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ParameterError(f"{missing[0]} is missing: a mixture needs centers, weights and "
+                             "labels together (or a preset: clusters = 2 or 3)")
+    if clusters is not None:
+        raise ParameterError(f"clusters = {clusters} and centers exclude each other: give a "
+                             "preset (clusters) or centers, weights and labels")
+    return Mixture(**given)
