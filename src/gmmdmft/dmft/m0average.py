@@ -11,11 +11,10 @@ quadrature rule of the law (:mod:`.m0law`) and returns
   Monte-Carlo noise subtracted: the predicted seed-to-seed standard deviation of a finite-d run
   from m(0) alone, and its error; the nodes, weights and per-node curves.
 
-Cost: node k is solved with round(w_k N) draws (at least :data:`MIN_NODE_SAMPLES`) and the
-same share of ``response_samples``, so the draws add up to about one plain solve's; the
-average's noise is then about a plain solve's too (the Neyman allocation for equal per-draw
-noise). What K solves add is each solve's fixed cost (the burn-in sweep, the two-time
-functions), measured in validation/m0average.md.
+Cost: the K nodes share the N draws (and the ``response_samples``) of one plain solve, so the
+draws add up to about one plain solve's (:func:`node_shares`); what K solves add is each
+solve's fixed cost per iteration (the Cholesky root of M_C, the two-time functions, the
+response estimate), measured in validation/m0average.md and benchmarks/m0average_cost.py.
 """
 
 from __future__ import annotations
@@ -42,6 +41,12 @@ MIN_NODE_SAMPLES = 128
 # solve at the rule's single node; the golden-ratio stride keeps the nodes of runs with nearby
 # seeds apart
 SEED_STRIDE = 0x9E3779B1
+# m0 / sqrt(R/d) of the noise-floor solve: far below any node, so that only the solver's own
+# Monte-Carlo noise breaks the symmetry there
+FLOOR_M0 = 1e-6
+# a node is at the noise floor when its gen_error stays within this many combined standard
+# errors of the floor's at every time
+FLOOR_SIGMAS = 3.0
 
 
 def default_m0_nodes(problem: Problem) -> int:
@@ -79,22 +84,68 @@ def check_m0_rule(problem: Problem, training: Training, options: DMFTOptions) ->
         options.initial_m0(problem, training)
 
 
-def node_options(options: DMFTOptions, m0: np.ndarray, weights: np.ndarray) -> list[DMFTOptions]:
-    """The options of the solve at each node: m0 = m0_k, a share w_k of the draws (at least
-    MIN_NODE_SAMPLES; K = 1 keeps them all), its own seed, and a tol of tol/(w_k sqrt K) so
-    that the average's error sqrt(sum w_k^2 sem_k^2) is <= tol when every node meets its own."""
+def node_shares(symmetric: bool, weights: np.ndarray) -> np.ndarray:
+    """The fraction of the draws each node gets (summing to 1).
+
+    * symmetric model: equal shares 1/K. The nodes of small |m0| break late and are the most
+      sensitive to the solver's own Monte-Carlo noise, which acts on m like an extra random
+      m(0) of order 1/sqrt(N_k) (docs/finite-size.md, "The solver's own symmetry breaking"):
+      shares by weight would give them the fewest draws. The price: the average's variance is
+      K sum_k w_k^2 = 1.17 (K = 10) times that of the Neyman allocation.
+    * otherwise: shares w_k (the Neyman allocation for equal per-draw noise: the average's
+      variance is then a plain solve's with N draws).
+    """
+    K = len(weights)
+    return np.full(K, 1.0 / K) if symmetric else np.asarray(weights, dtype=float)
+
+
+def node_options(options: DMFTOptions, m0: np.ndarray, weights: np.ndarray,
+                 shares: np.ndarray | None = None) -> list[DMFTOptions]:
+    """The options of the solve at each node: m0 = m0_k, the share ``shares[k]`` (default: the
+    weights) of ``samples`` and ``response_samples`` (at least MIN_NODE_SAMPLES and 2; K = 1
+    keeps them all), its own seed, and a tol of tol/(w_k sqrt K), so that the average's error
+    sqrt(sum w_k^2 sem_k^2) is <= tol when every node meets its own."""
     K = len(m0)
+    shares = np.asarray(weights if shares is None else shares, dtype=float)
     out = []
-    for k, (m0_k, w_k) in enumerate(zip(m0, weights)):
-        samples = options.samples if K == 1 else max(MIN_NODE_SAMPLES, round(w_k * options.samples))
-        samples += samples % 2
-        response = min(samples, max(2, round(w_k * options.response_samples)))
+    for k, (m0_k, w_k, f_k) in enumerate(zip(m0, weights, shares)):
         if K == 1:
-            response = options.response_samples
+            samples, response = options.samples, options.response_samples
+        else:
+            samples = max(MIN_NODE_SAMPLES, round(f_k * options.samples))
+            samples += samples % 2
+            response = min(samples, max(2, round(f_k * options.response_samples)))
         tol = options.tol / (w_k * math.sqrt(K)) if options.tol > 0 else 0.0
         out.append(options.replace(
             m0_average=False, m0_nodes=None, d=None, m0=float(m0_k), samples=samples,
             response_samples=response, tol=tol, seed=(options.seed + k * SEED_STRIDE) % 2**32))
+    return out
+
+
+def floor_options(problem, training, options, per_node) -> DMFTOptions | None:
+    """The noise-floor solve of a symmetric model (K >= 2): node 0's draws at
+    m0 = FLOOR_M0 sqrt(R/d), its own seed. With N draws the solver's Monte-Carlo estimate of
+    mu = alpha <u F> is off by O(1/sqrt N) at m = 0, which acts like an extra random m(0): a
+    node whose curve cannot be told from this one's is limited by the solver's noise, not by
+    its m0 (docs/finite-size.md, "The solver's own symmetry breaking")."""
+    if not problem.symmetric or len(per_node) < 2:
+        return None
+    K = len(per_node)
+    return per_node[0].replace(m0=FLOOR_M0 * m0_scale(training.R, options.d), tol=0.0,
+                               seed=(options.seed + K * SEED_STRIDE) % 2**32)
+
+
+def nodes_at_floor(results, floor) -> list[int]:
+    """Indices of the nodes whose gen_error stays within FLOOR_SIGMAS combined errors of the
+    floor solve's at every time (none without a floor or without error estimates)."""
+    if floor is None:
+        return []
+    out = []
+    for k, r in enumerate(results):
+        sigma = np.hypot(r.gen_error_sem, floor.gen_error_sem)
+        if np.all(np.isfinite(sigma)) and np.all(
+                np.abs(r.gen_error - floor.gen_error) <= FLOOR_SIGMAS * sigma + 1e-12):
+            out.append(k)
     return out
 
 
@@ -121,46 +172,68 @@ def solve_dmft_m0_average(problem: Problem, training: Training,
         ``method = "dmft-m0-average"``; the averaged curves with their Monte-Carlo errors;
         ``extras``: ``<observable>_spread`` and ``<observable>_spread_sem`` for every
         observable, ``m0_nodes`` (m0_k), ``m0_weights``, ``node_<observable>`` and
-        ``node_<observable>_sem`` (K x times); ``stats``: the nodes' draws, iterations and
-        wall times. ``status`` 1 when a node missed its share of ``tol``.
+        ``node_<observable>_sem`` (K x times), for a symmetric model ``floor_gen_error`` and
+        its sem (a solve at m0 -> 0 with a node's draws: the solver's noise floor);
+        ``stats``: the nodes' draws, iterations and times, ``floor_nodes`` (indices of nodes
+        indistinguishable from the floor) and their ``floor_weight`` (also in ``message``).
+        ``status`` 1 when a node missed its share of ``tol``.
     """
     options = _options(options, keywords)
     check_instance("problem", problem, Problem)
     check_instance("training", training, Training)
     m0, weights = m0_average_nodes(problem, training, options)
-    per_node = node_options(options, m0, weights)
-    t_start = time.perf_counter()
+    per_node = node_options(options, m0, weights, node_shares(problem.symmetric, weights))
+    floor = floor_options(problem, training, options, per_node)
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     results = []
-    bar = Progress(total=len(per_node), desc="dmft m0-average", unit="nodes", progress=progress)
+    todo = per_node + ([floor] if floor is not None else [])
+    bar = Progress(total=len(todo), desc="dmft m0-average", unit="nodes", progress=progress)
     try:
-        for o in per_node:
+        for o in todo:
             results.append(solve_dmft(problem, training, o, progress=False))
             bar.update()
     finally:
         bar.close()
-    wall = time.perf_counter() - t_start
+    wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
+    floor_result = results.pop() if floor is not None else None
     curves, extras = combine(results, weights)
     extras.update(m0_nodes=m0, m0_weights=weights)
+    at_floor = nodes_at_floor(results, floor_result)
+    if floor_result is not None:
+        extras.update(floor_gen_error=floor_result.gen_error,
+                      floor_gen_error_sem=floor_result.gen_error_sem)
     bad = [k for k, r in enumerate(results) if r.status != 0]
     status = 1 if bad else 0
     message = "success" if not bad else (
         f"not converged: {len(bad)} of {len(results)} nodes (m0 = "
         f"{', '.join(f'{m0[k]:.3g}' for k in bad)}) missed their share of tol; increase "
         "max_iter, samples or response_samples")
+    if at_floor:
+        message += (f"; {len(at_floor)} of {len(m0)} nodes (weight "
+                    f"{float(weights[at_floor].sum()):.3f}) cannot be told from the solver's "
+                    "noise floor (the curve of m0 -> 0 at their draws): their m0 is below what "
+                    "their draws resolve; more samples lower the floor")
     params = dict(problem=problem.params(), model=problem.model_params(),
                   training=training.params(), **options.params())
     params.update(m0_nodes=len(m0), m0=None, m0_node_values=m0.tolist(),
                   m0_node_weights=weights.tolist(), version=__version__)
-    stats = dict(wall_time=wall, steps=training.steps, nodes=len(m0),
+    stats = dict(wall_time=wall, cpu_time=cpu, steps=training.steps, nodes=len(m0),
                  node_samples=[o.samples for o in per_node],
                  node_response_samples=[o.response_samples for o in per_node],
                  node_seeds=[o.seed for o in per_node],
                  node_iterations=[r.stats["iterations"] for r in results],
                  node_wall_time=[r.stats["wall_time"] for r in results],
                  draws=sum(o.samples * r.stats["iterations"] for o, r in zip(per_node, results)),
-                 max_gen_error_sem=float(np.nanmax(curves["gen_error_sem"])))
+                 floor_nodes=at_floor, floor_weight=float(weights[at_floor].sum()),
+                 max_gen_error_sem=_finite_max(curves["gen_error_sem"]))
     return Result(t=results[0].t, method="dmft-m0-average", params=params, status=status,
                   message=message, stats=stats, extras=extras, **curves)
+
+
+def _finite_max(x) -> float:
+    """Largest finite entry (NaN when none: a solve with a single used iteration)."""
+    x = np.asarray(x)[np.isfinite(x)]
+    return float(x.max()) if x.size else float("nan")
 
 
 def _options(options, keywords) -> DMFTOptions:
