@@ -24,7 +24,7 @@ PROBLEM = dict(alpha=2.0, delta=0.5, lam=0.0)
 TRAINING = dict(algorithm="gd", eta=0.2, t_max=20.0, R=0.01)
 DS = (250, 500, 1000, 2000)
 SEEDS = (400, 200, 100, 50)
-DMFT = dict(samples=40000, response_samples=2000, max_iter=12, tol=0.0, seed=0)
+DMFT = dict(samples=160000, response_samples=8000, max_iter=12, tol=0.0, seed=0)
 NAMES = ("gen_error", "train_loss", "norm", "m")
 
 

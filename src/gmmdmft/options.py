@@ -75,8 +75,9 @@ class DMFTOptions(Declared):
                              "(docs/finite-size.md).")
     m0_nodes: int | None = param(None, "int", "Quadrature nodes K of m0_average (Gauss-Legendre "
                                  "in the CDF of |m(0)| for symmetric models, Gauss-Hermite in "
-                                 "m(0) otherwise); each node is a solve with a share of samples "
-                                 "and response_samples proportional to its weight.", lo=1,
+                                 "m(0) otherwise); the K solves share samples and "
+                                 "response_samples (equally for symmetric models, by weight "
+                                 "otherwise).", lo=1,
                                  hi=MAX_M0_NODES, optional=True, metavar="K",
                                  shown_default=f"{M0_NODES_SYMMETRIC} for symmetric models, "
                                  f"{M0_NODES_OTHER} otherwise")
