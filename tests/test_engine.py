@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import gmmdmft
-from gmmdmft.cli import main
 from gmmdmft.runs.jobs import Job
+
+from test_sweep import read_csv, run_cli
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
@@ -64,17 +65,8 @@ def plugin_dir(tmp_path, monkeypatch):
     sys.modules.pop("plug_sq", None)
 
 
-def run_cli(args, capfd):
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capfd.readouterr()
-    return info.value.code, out, err
-
-
 def rows_of(out):
-    import csv
-    with open(out / "sweep.csv", newline="") as f:
-        return list(csv.DictReader(f))
+    return read_csv(out / "sweep.csv")
 
 
 def test_plugin_loss_sweep_on_two_local_workers_equals_the_builtin(plugin_dir, tmp_path, capfd):

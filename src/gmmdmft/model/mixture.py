@@ -21,6 +21,7 @@ from scipy.optimize import brentq
 from scipy.special import erfc, logsumexp
 
 from .._validation import ParameterError
+from .output import sign_probabilities
 
 WEIGHT_SUM_TOL = 1e-9
 
@@ -134,7 +135,7 @@ class Mixture:
         sd = np.sqrt(delta * np.asarray(C, dtype=float))
         err = 0.0
         for c, y, p in self.components:
-            pos, neg = output.sign_probabilities(c * m, sd)
+            pos, neg = sign_probabilities(output, c * m, sd)
             err = err + p * (neg if y > 0 else pos)
         return np.asarray(err)[()]
 
