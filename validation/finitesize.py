@@ -6,12 +6,13 @@ seed is cheap and the seed-to-seed scatter is large), the weighted least-squares
 recorded time, and x_inf against the DMFT: gap, combined error sqrt(inf_sem^2 + sem_dmft^2)
 and z. chi^2 per time has 2 degrees of freedom.
 
-Run: ``PYTHONPATH=src python validation/finitesize.py > validation/finitesize.md``
+Run: ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=src python validation/finitesize.py > validation/finitesize.md``
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 
@@ -20,6 +21,7 @@ import numpy as np
 import gmmdmft as g
 from gmmdmft.finitesize import finite_size
 
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PROBLEM = dict(alpha=2.0, delta=0.5, lam=0.0)
 TRAINING = dict(algorithm="gd", eta=0.2, t_max=20.0, R=0.01)
 DS = (250, 500, 1000, 2000)
@@ -35,7 +37,9 @@ def main():
                     progress=False)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     print("# Validation: the finite-size fit eps(t; d) = eps_inf(t) + a(t)/d\n")
-    print("Command: `PYTHONPATH=src python validation/finitesize.py " + " ".join(sys.argv[1:]) + "`\n")
+    env = " ".join(f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ)
+    print(f"Command: `{env + ' ' if env else ''}PYTHONPATH=src python validation/finitesize.py "
+          + " ".join(sys.argv[1:]) + "`\n")
     print(f"gmmdmft {g.__version__}; problem {problem.params()}; training {training.params()}; "
           f"d = {list(DS)} with seeds {list(SEEDS)} (disjoint ranges); DMFT {DMFT}; "
           f"{cpu:.0f} s CPU ({wall:.0f} s wall, 2 shared cores)\n")

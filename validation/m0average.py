@@ -15,7 +15,7 @@ gives the same numbers as one call with all seeds), the plain DMFT at the mean
   N/K share per node, and the CPU-time ratios to one plain solve;
 * with ``--rules``: the convergence check that chose the rule and K (:func:`rules`).
 
-Run: ``PYTHONPATH=src python validation/m0average.py [--rules fig2,fig4] [--cases fig2,fig3,fig4]
+Run: ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=src python validation/m0average.py [--rules fig2,fig4] [--cases fig2,fig3,fig4]
 [--nodes K1,K2] > validation/m0average.md``. Results are cached under out/validation-cache.
 """
 
@@ -34,6 +34,9 @@ import gmmdmft as g
 from gmmdmft.dmft.m0average import default_m0_nodes, solve_dmft_m0_average
 from gmmdmft.result import OBSERVABLES
 
+# single-threaded BLAS: on shared cores a BLAS thread waiting for a busy core makes the small
+# products of these runs 10-100x slower
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CASES = {
     "fig2": dict(title="Fig. 2 (left), GD", problem=dict(clusters=3, alpha=3, delta=0.05, L=0.7, lam=0.1),
                  training=dict(algorithm="gd", eta=0.2, t_max=30, R=0.01), d=1000, seeds=40,
@@ -358,7 +361,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     args.nodes = [int(k) for k in args.nodes.split(",") if k]
     print("# Validation: the DMFT averaged over the law of m(0)\n")
-    print("Command: `PYTHONPATH=src python validation/m0average.py " + " ".join(sys.argv[1:]) + "`\n")
+    env = " ".join(f"{k}={os.environ[k]}" for k in BLAS_ENV if k in os.environ)
+    print(f"Command: `{env + ' ' if env else ''}PYTHONPATH=src python validation/m0average.py "
+          + " ".join(sys.argv[1:]) + "`\n")
     print(f"gmmdmft {g.__version__}\n")
     for key in [k for k in args.rules.split(",") if k]:
         rules(key)
