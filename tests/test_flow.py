@@ -173,6 +173,10 @@ def test_ladder_trainings_and_bad_ladders():
             g.SimulationOptions(eta_ladder=bad)
     with pytest.raises(ParameterError, match="^eta_limit"):
         g.DMFTOptions(eta_limit=1)
+    with pytest.raises(ParameterError, match="^two_time = true is not available with eta_limit"):
+        g.SimulationOptions(eta_limit=True, two_time=True)
+    with pytest.raises(ParameterError, match="^seed0 = .* is out of range with eta_limit"):
+        g.SimulationOptions(eta_limit=True, seeds=10, seed0=2**32 - 5)
 
 
 def test_flow_limit_params_persist(tmp_path):

@@ -18,6 +18,7 @@ with xi a Gaussian path of covariance M_C, and the kernels are averages over the
 Modules: :mod:`.solver` (:func:`solve_dmft`), :mod:`.draws` (the quenched variables),
 :mod:`.causal` (the burn-in sweep), :mod:`.lagged` (the fast sweep), :mod:`.response` (M_R),
 :mod:`.kernels` (two-time functions), :mod:`.exact` (the sampling-free square-loss solver),
+:mod:`.m0law` and :mod:`.m0average` (the DMFT averaged over the law of m(0), docs/finite-size.md),
 :mod:`.flow` (the flow limit eta -> 0 over a ladder of solves).
 """
 
@@ -25,6 +26,7 @@ from ..options import DMFTOptions, finite_d_m0
 from ..result import Result
 from .flow import dmft_flow_limit
 from .kernels import KERNELS, two_time
+from .m0average import solve_dmft_m0_average
 from .solver import _options, solve_dmft
 
 
@@ -37,4 +39,4 @@ def solve_dmft_flow_limit(problem, training, options: DMFTOptions | None = None,
     return dmft_flow_limit(solve_dmft, problem, training, options, progress=progress)
 
 __all__ = ["KERNELS", "dmft_flow_limit", "finite_d_m0", "solve_dmft", "solve_dmft_flow_limit",
-           "two_time"]
+           "solve_dmft_m0_average", "two_time"]

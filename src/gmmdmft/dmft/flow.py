@@ -46,9 +46,10 @@ def dmft_flow_limit(solve: Callable[..., Result], problem: Problem, training: Tr
         raise ParameterError("eta_limit = true does not take init or return_kernels (the "
                              "ladder's solves have different time grids)")
     rung_options = options.replace(eta_limit=False)
+    wrap = DMFTOptions.specs()["seed"][1].hi + 1  # seeds stay in range
 
     def rung(tr, j):
-        return solve(problem, tr, rung_options.replace(seed=(options.seed + j) % 2**63),
+        return solve(problem, tr, rung_options.replace(seed=(options.seed + j) % wrap),
                      progress=progress)
 
     return flow_limit(rung, training, options.eta_ladder, method=METHOD,
