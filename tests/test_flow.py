@@ -196,10 +196,12 @@ def test_flow_limit_params_persist(tmp_path):
     assert g.SimulationOptions.from_mapping(opts).eta_limit is True
     write_result(res, tmp_path / "r.csv")
     back = read_result(tmp_path / "r.csv")
-    np.testing.assert_allclose(back["gen_error"], res.gen_error, rtol=1e-15)
-    meta = back["meta"]
-    assert meta["params"]["eta_ladder_etas"] == [0.2, 0.1, 0.05]
-    assert meta["stats"]["order_used"] == res.stats["order_used"]
+    np.testing.assert_allclose(back.gen_error, res.gen_error, rtol=1e-15)
+    np.testing.assert_allclose(back.gen_error_sem, res.gen_error_sem, rtol=1e-15)
+    assert back.method == "simulate-eta-limit"
+    assert back.params["eta_ladder_etas"] == [0.2, 0.1, 0.05]
+    assert back.params["training"]["batch_chain"] == "exact"
+    assert back.stats["order_used"] == res.stats["order_used"]
     dp = g.DMFTOptions(eta_limit=True, eta_ladder=4).params()
     assert g.DMFTOptions.from_mapping(dp) == g.DMFTOptions(eta_limit=True, eta_ladder=4)
 
