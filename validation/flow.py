@@ -101,7 +101,9 @@ def reassemble(flow):
         rungs.append(g.Result(t=flow.t, method="dmft", params=r["params"], status=r["status"],
                               message=r["message"], stats=dict(wall_time=r["wall_time"]),
                               **curves))
-    opts = {k: flow.params[k] for k in g.DMFTOptions.specs()}
+    # options stored by this or an earlier version (fields added since take their defaults)
+    opts = g.DMFTOptions.from_mapping({k: flow.params[k] for k in g.DMFTOptions.specs()
+                                       if k in flow.params}).params()
     return flow_limit(lambda tr, j: rungs[j], training, len(rungs), method=flow.method,
                       options_params=opts)
 
