@@ -206,9 +206,6 @@ def test_flow_limit_params_persist(tmp_path):
     assert g.DMFTOptions.from_mapping(dp) == g.DMFTOptions(eta_limit=True, eta_ladder=4)
 
 
-@pytest.mark.xfail(strict=True, reason="solve_dmft does not route eta_limit to "
-                   "dmft.flow.dmft_flow_limit yet (a dispatch in dmft/solver.py; then remove this "
-                   "mark)")
 def test_solve_dmft_routes_eta_limit():
     problem = g.Problem(clusters=2, alpha=2.0, delta=0.5)
     res = g.solve_dmft(problem, g.Training(eta=0.2, t_max=0.4), samples=200,

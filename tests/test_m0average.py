@@ -81,9 +81,11 @@ def test_m0_average_rules_that_need_the_model():
         solve_dmft_m0_average(THREE, symmetric_r0, d=100)
     with pytest.raises(g.ParameterError, match="d = 3 is too small.*needs d >= 7"):
         solve_dmft_m0_average(THREE, SHORT, d=3)  # K = 10: the largest node is 2.48 sqrt(R/d)
-    # a single solve refuses m0_average before any compute (its curves come from many m0)
+    # the single-m0 solver refuses m0_average before any compute (its curves come from many
+    # m0; the public solve_dmft routes it to solve_dmft_m0_average)
+    from gmmdmft.dmft import solver
     with pytest.raises(g.ParameterError, match="m0_average"):
-        solve_dmft(THREE, SHORT, d=1000, m0_average=True)
+        solver.solve_dmft(THREE, SHORT, d=1000, m0_average=True)
     check_m0_rule(THREE, SHORT, g.DMFTOptions(d=1000, m0_average=True))
     with pytest.raises(g.ParameterError, match="m0 is missing"):
         check_m0_rule(THREE, SHORT, g.DMFTOptions())
@@ -202,3 +204,14 @@ def test_nodes_at_the_solvers_noise_floor_are_flagged():
     # a model without the w -> -w symmetry has no floor (m0 = 0 is not special there)
     two = solve_dmft_m0_average(TWO, SHORT, d=1000, progress=False, **FAST)
     assert "floor_gen_error" not in two.extras and two.stats["floor_nodes"] == []
+
+
+def test_solve_dmft_routes_m0_average():
+    problem = g.Problem(clusters=3, alpha=2.0, delta=0.05, L=0.7)
+    res = g.solve_dmft(problem, g.Training(eta=0.2, t_max=0.6, R=1.0), samples=400,
+                       response_samples=40, max_iter=3, tol=0.0, d=500, m0_average=True,
+                       m0_nodes=2, progress=False)
+    assert res.method == "dmft-m0-average" and "gen_error_spread" in res.extras
+    with pytest.raises(g.ParameterError, match="^m0_average = true does not take"):
+        g.solve_dmft(problem, g.Training(eta=0.2, t_max=0.6, R=1.0), d=500, m0_average=True,
+                     return_kernels=True)

@@ -39,7 +39,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from ._validation import ParameterError, one_line
-from .result import CSV_COLUMNS, Result
+from .result import CSV_COLUMNS, SPREAD_COLUMNS, Result
 
 NPZ_FORMAT = "gmmdmft.result/1"
 """The ``format`` field of the metadata of a ``.npz`` result file (docs/results.md, "Files")."""
@@ -219,7 +219,7 @@ def write_atomic(path, data: Data) -> Path:
 
 def format_table(result) -> str:
     """The CSV text of ``result`` (header and rows), as :func:`write_result` writes it."""
-    lines = [",".join(CSV_COLUMNS)]
+    lines = [",".join(result.columns())]
     lines += [",".join(_fmt_float(v) for v in row) for row in result.table()]
     return "\n".join(lines) + "\n"
 
@@ -239,14 +239,18 @@ def read_result(path) -> Result:
         return _read_npz(path)
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    if not rows or tuple(rows[0]) != CSV_COLUMNS:
-        raise ValueError(f"{path}: header is not {','.join(CSV_COLUMNS)}")
+    header = tuple(rows[0]) if rows else ()
+    n = len(CSV_COLUMNS)
+    if header[:n] != CSV_COLUMNS or not set(header[n:]) <= set(SPREAD_COLUMNS):
+        raise ValueError(f"{path}: header is not {','.join(CSV_COLUMNS)} (and optional spread "
+                         "columns)")
     data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=float)
-    data = data.reshape(-1, len(CSV_COLUMNS))
-    cols = {c: data[:, i].copy() for i, c in enumerate(CSV_COLUMNS)}
+    data = data.reshape(-1, len(header))
+    cols = {c: data[:, i].copy() for i, c in enumerate(header[:n])}
+    extras = {c: data[:, n + i].copy() for i, c in enumerate(header[n:])}
     side = sidecar_path(path)
     meta = json.loads(side.read_text()) if side.exists() else None
-    return _result(cols, meta, {}, path)
+    return _result(cols, meta, extras, path)
 
 
 def _read_npz(path: Path) -> Result:

@@ -17,6 +17,9 @@ import numpy as np
 OBSERVABLES = ("gen_error", "train_loss", "train_accuracy", "m", "norm")
 """The curves of a :class:`Result`, each with its standard error ``NAME_sem``."""
 CSV_COLUMNS = ("t",) + tuple(c for o in OBSERVABLES for c in (o, o + "_sem"))
+#: optional columns after CSV_COLUMNS: the spread of the m0-averaged DMFT across the law of m(0)
+#: (the predicted seed-to-seed standard deviation of a finite-d run) and its error
+SPREAD_COLUMNS = tuple(c for o in OBSERVABLES for c in (o + "_spread", o + "_spread_sem"))
 """The columns of the CSV file and of :meth:`Result.table`: ``t``, then each observable and its
 ``_sem``."""
 TIDY_COLUMNS = ("t", "observable", "value", "sem", "method")
@@ -133,9 +136,15 @@ class Result:
         return {o: self.extras[o + "_per_seed"] for o in OBSERVABLES}
 
     # ------------------------------------------------------------------ views
+    def columns(self) -> tuple[str, ...]:
+        """The CSV columns: :data:`CSV_COLUMNS`, then the :data:`SPREAD_COLUMNS` the result
+        has in ``extras`` (the m0 average's predicted seed-to-seed spread)."""
+        return CSV_COLUMNS + tuple(c for c in SPREAD_COLUMNS if c in self.extras)
+
     def table(self) -> np.ndarray:
-        """The curves as a 2-D array with columns :data:`CSV_COLUMNS`."""
-        return np.column_stack([getattr(self, c) for c in CSV_COLUMNS])
+        """The curves as a 2-D array with the columns :meth:`columns`."""
+        return np.column_stack([getattr(self, c) if c in CSV_COLUMNS else self.extras[c]
+                                for c in self.columns()])
 
     def to_pandas(self):
         """The curves as a tidy ``pandas.DataFrame``: one row per (time, observable).

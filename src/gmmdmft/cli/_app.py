@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +23,7 @@ from .._validation import DivergenceError, ParameterError, one_line
 from ..io import check_output_path, format_table, write_result
 
 PROG = "gmmdmft"
+_showwarning = warnings.showwarning
 
 OUT = {"out": Spec("str", "File to write: FILE.csv (and FILE.json beside it) or FILE.npz (one "
                    "self-describing file with the two-time functions); without it the table "
@@ -86,6 +88,15 @@ def warn(message: str) -> None:
     click.echo(f"{PROG}: warning: {one_line(message)}", err=True)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The package's warnings (e.g. a clipped batch chain) as one ``gmmdmft: warning:`` line;
+    other libraries' warnings as Python prints them."""
+    if issubclass(category, UserWarning) and "gmmdmft" in str(filename):
+        warn(str(message))
+    else:
+        _showwarning(message, category, filename, lineno, file, line)
+
+
 def error(message: str) -> None:
     """Print ``gmmdmft: error: MESSAGE`` as one line on standard error."""
     click.echo(f"{PROG}: error: {one_line(message)}", err=True)
@@ -94,6 +105,7 @@ def error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run the CLI; every user error is one line on stderr and exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _one_line_warning
     if os.getcwd() not in sys.path and "" not in sys.path:
         # plug-ins "module:attr" of the working directory import as under python -m gmmdmft
         # (spawned workers inherit this path)

@@ -26,8 +26,9 @@ from ..options import DMFTOptions, finite_d_m0
 from ..result import Result
 from .flow import dmft_flow_limit
 from .kernels import KERNELS, two_time
+from .entry import solve_dmft
 from .m0average import solve_dmft_m0_average
-from .solver import _options, solve_dmft
+from .solver import _options
 
 
 def solve_dmft_flow_limit(problem, training, options: DMFTOptions | None = None, *,

@@ -60,7 +60,10 @@ class Job:
         """Every check that can fail before the computation starts: the DMFT's m0 rule, and
         plug-ins that a worker process could import (an object without an import path works
         in this process only)."""
-        if self.method == "dmft":
+        if self.method == "dmft" and self.options.m0_average:
+            from ..dmft.m0average import check_m0_rule  # noqa: PLC0415
+            check_m0_rule(self.problem, self.training, self.options)
+        elif self.method == "dmft":
             self.options.initial_m0(self.problem, self.training)
         for name, value in self.plugin_specs().items():
             if not plugins.is_import_path(value) and value.startswith("<"):
@@ -85,18 +88,26 @@ class Job:
 
     @property
     def cost(self) -> float:
-        """Estimated seconds on one core (see the constants above)."""
-        T = self.training.steps
+        """Estimated seconds on one core (see the constants above); an eta -> 0 ladder is the
+        sum of its rungs (2^j T steps), an m0 average K + 1 solves sharing the draws."""
+        o = self.options
+        rungs = o.eta_ladder if o.eta_limit else 1
+        return sum(self._cost_at(self.training.steps * 2**j) for j in range(rungs)) + 0.01
+
+    def _cost_at(self, T: int) -> float:
         o = self.options
         if self.method == "simulate":
             entries = max(1, round(self.problem.alpha * o.d)) * o.d
             per_seed = (T * (SIM_COST_PER_ENTRY_STEP * entries + SIM_COST_PER_STEP)
                         + SIM_COST_PER_ENTRY_SETUP * entries)
-            return o.seeds * per_seed + 0.01
+            return o.seeds * per_seed
         it = o.max_iter
-        sweep = DMFT_COST_T2N * T * T * o.samples + DMFT_COST_PER_STEP * T
-        return (it * sweep + DMFT_COST_CAUSAL_T3 * T**3
-                + (it - 1) * DMFT_COST_T3NR * T**3 * o.response_samples + 0.01)
+        solves = 1
+        if o.m0_average:  # the nodes share the draws; each adds its per-step and causal costs
+            from ..dmft.m0average import default_m0_nodes  # noqa: PLC0415
+            solves = (o.m0_nodes or default_m0_nodes(self.problem)) + self.problem.symmetric
+        shared = it * DMFT_COST_T2N * T * T * o.samples + (it - 1) * DMFT_COST_T3NR * T**3 * o.response_samples
+        return shared + solves * (it * DMFT_COST_PER_STEP * T + DMFT_COST_CAUSAL_T3 * T**3)
 
     def payload(self) -> dict:
         """Plain data for a worker process (:func:`execute` rebuilds the job from it)."""
