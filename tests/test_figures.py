@@ -179,7 +179,10 @@ BAD_PANELS = [
     ("alpha = 2.0", "alpha = -1.0", ("alpha = -1", "[problem]")),
     ("alpha = 2.0", "alpha = 'two'", ("alpha",)),
     ("b = 0.3\n", "b = 1.5\n", ("b =", "b = 0.3")),  # names the curve by its label
-    ("inv_tau = 0.6\neta = 0.1", "tau = 2.0\ninv_tau = 0.6\neta = 0.1", ("inv_tau",)),
+    ("inv_tau = 0.6\nbatch_chain", "tau = 2.0\ninv_tau = 0.6\nbatch_chain", ("inv_tau",)),
+    ('batch_chain = "exact"  ', 'batch_chain = "exact"\nbatch_chain = "exact"  ', ("TOML",)),
+    ('batch_chain = "exact"  ', 'batch_chain = "linear"  ', ("eta(1-b)/(b tau)", "exact")),
+    ("[[curves]]\nlabel", "[m0_average]\nsampels = 3\n\n[[curves]]\nlabel", ("sampels",)),
     ("seeds = 40", "seeds = 0", ("seeds",)),
     ("samples = 10000", "samples = 1", ("samples",)),
     ('inset = "train_accuracy"', 'inset = "loss"', ("inset",)),
@@ -276,6 +279,9 @@ def test_builtin_panels_load_and_match_the_captions():
         assert sum(j.cost for j in panels.plan([quick])) < 0.05 * sum(j.cost for j in panels.plan([p]))
     f1 = loaded["fig1-left"].curves
     assert [c.training.b for c in f1] == [1.0, 0.3, 0.1]
+    assert f1[2].training.eta == 0.2 and f1[2].training.batch_chain == "exact"
+    assert all(c.dmft_avg is None for p in ("fig1-left", "fig1-right", "fig3-right", "fig4-left")
+               for c in loaded[p].curves)  # no w -> -w symmetry: no m0 average
     assert all(c.problem == Problem(clusters=2, alpha=2, delta=0.5, lam=0) for c in f1)
     assert f1[1].training.tau == pytest.approx(1 / 0.6)
     assert [c.problem.lam for c in loaded["fig1-right"].curves] == [0.0, 0.1, 1.0]
@@ -284,6 +290,8 @@ def test_builtin_panels_load_and_match_the_captions():
         ("gd", 1.0), ("persistent-sgd", 0.3), ("persistent-sgd", 0.2)]
     assert all(c.problem == Problem(clusters=3, alpha=3, delta=0.05, L=0.7, lam=0.1) for c in f2)
     assert [s[0] for s in f2[0].sims] == [5000] and f2[0].dmft.options.d == 5000
+    # the symmetric model's curves also get the DMFT averaged over the law of m(0) at that d
+    assert all(c.dmft_avg.options.m0_average and c.dmft_avg.options.d == 5000 for c in f2)
     assert loaded["fig2-left"].inset == loaded["fig2-right"].inset == "norm"
     f3 = loaded["fig3-left"].curves
     assert [d for d, _ in f3[0].sims] == [500, 1000, 5000, 10000]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
@@ -58,7 +59,10 @@ def marker_indices(t: np.ndarray, dt: float | None, t_max: float) -> np.ndarray:
 
 
 def draw_panel(panel, data, png_path, pdf_path) -> None:
-    """Draw ``panel`` from ``data`` = [(curve, dmft Result, [(d, simulation Result)])]."""
+    """Draw ``panel`` from ``data`` = [(curve, dmft Result, [(d, simulation Result)], m0-averaged
+    dmft Result or None)]. Where a curve has the m0 average (models with the w -> -w symmetry)
+    it is the line, with its predicted seed-to-seed spread as a light band, and the DMFT from
+    the mean m0 (the paper's) is dashed."""
     opts = panel.plot
     outside = opts.get("legend_loc") == "outside"
     figsize = tuple(opts.get("figsize", (6.6, 3.8) if outside else (5.0, 3.8)))
@@ -70,16 +74,25 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
     if panel.inset != "none":
         bounds = opts.get("inset_bounds", (0.5, 0.5, 0.46, 0.44))
         ins = ax.inset_axes(bounds)
-    all_d = sorted({d for _, _, sims in data for d, _ in sims})
+    all_d = sorted({d for _, _, sims, _ in data for d, _ in sims})
     marker_of = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(all_d)}
     dt = opts.get("marker_dt")
     handles = []
-    for i, (curve, dres, sims) in enumerate(data):
+    averaged = False
+    for i, (curve, dres, sims, avg) in enumerate(data):
         color = COLORS[i % len(COLORS)]
         keep = dres.t <= panel.t_max + 1e-9
-        ax.plot(dres.t[keep], dres.gen_error[keep], "-", color=color, lw=1.4, zorder=3)
+        line = dres if avg is None else avg
+        ax.plot(line.t[keep], line.gen_error[keep], "-", color=color, lw=1.4, zorder=3)
+        if avg is not None:
+            averaged = True
+            spread = np.nan_to_num(avg.extras.get("gen_error_spread", np.zeros_like(avg.t)))
+            ax.fill_between(avg.t[keep], np.clip(avg.gen_error - spread, 0, 1)[keep],
+                            np.clip(avg.gen_error + spread, 0, 1)[keep], color=color,
+                            alpha=0.15, lw=0, zorder=2)
+            ax.plot(dres.t[keep], dres.gen_error[keep], "--", color=color, lw=0.9, zorder=3)
         if ins is not None:
-            ins.plot(dres.t[keep], getattr(dres, panel.inset)[keep], "-", color=color, lw=1.0)
+            ins.plot(line.t[keep], getattr(line, panel.inset)[keep], "-", color=color, lw=1.0)
         for d, sres in sims:
             idx = marker_indices(sres.t, dt, panel.t_max)
             yerr = None
@@ -94,6 +107,10 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
         single = len(all_d) == 1
         handles.append(Line2D([], [], color=color, lw=1.4, marker=marker_of[all_d[0]] if single else None,
                               ms=3.5, label=curve.label))
+    if averaged:
+        handles.append(Line2D([], [], ls="-", color="0.3", lw=1.4, label="DMFT, avg. over $m(0)$"))
+        handles.append(Patch(color="0.3", alpha=0.15, lw=0, label="predicted seed spread"))
+        handles.append(Line2D([], [], ls="--", color="0.3", lw=0.9, label="DMFT, mean $|m(0)|$"))
     ref = panel.reference_value
     if ref is not None:
         ax.axhline(ref, ls="--", color="0.5", lw=1.0, zorder=1)
@@ -101,7 +118,7 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
     if len(all_d) > 1:
         for d in all_d:
             handles.append(Line2D([], [], lw=0, marker=marker_of[d], color="0.3", ms=3.5,
-                                  mfc="0.3" if any(d in c.error_bar_d for c, _, _ in data) else "none",
+                                  mfc="0.3" if any(d in c.error_bar_d for c, _, _, _ in data) else "none",
                                   label=f"sim. $d = {d}$"))
     ax.set_xlabel(r"$t$")
     ax.set_ylabel(r"$\varepsilon_{\mathrm{gen}}$")

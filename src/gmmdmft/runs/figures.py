@@ -32,8 +32,12 @@ from .executors import RunReport, default_workers, run_jobs
 from .panels import PANELS, Panel, load_panel, panel_names, plan
 from .store import Store
 
+# max_gap ...: the drawn DMFT line (the m0 average where the model has the w -> -w symmetry);
+# *_mean_m0: the DMFT from the mean |m(0)| (the paper's; only where there is an m0 average)
 SUMMARY_COLUMNS = ("panel", "curve", "d", "max_gap", "t_at_max_gap", "dmft", "simulation",
-                   "sem_combined", "gap_over_sem", "max_gap_late", "t_at_max_gap_late")
+                   "sem_combined", "gap_over_sem", "max_gap_late", "t_at_max_gap_late",
+                   "max_gap_mean_m0", "t_at_max_gap_mean_m0", "gap_over_sem_mean_m0",
+                   "max_gap_late_mean_m0")
 
 
 @dataclass
@@ -168,24 +172,37 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
                                     options=job.options.params(),
                                     error_bars=d in curve.error_bar_d,
                                     wall_time=sres.stats.get("wall_time")))
-        data.append((curve, dres, sims))
+        ares = None
+        if curve.dmft_avg is not None:
+            ares = store.load(curve.dmft_avg.key)
+            afile = _copy_result(store, curve.dmft_avg.key, folder / f"{slug}-dmft-m0avg.csv")
+        data.append((curve, dres, sims, ares))
         # the gap: at the d with error bars (the largest of them), else the largest d
         gap_d = max(curve.error_bar_d) if curve.error_bar_d else max(d for d, _ in sims)
-        cmp = compare(dres, dict(sims)[gap_d], panel.t_max)
-        z = cmp["gap"] / cmp["sem"] if cmp["sem"] > 0 else float("nan")
-        rows.append(dict(panel=panel.name, curve=curve.label, d=gap_d, max_gap=cmp["gap"],
-                         t_at_max_gap=cmp["t"], dmft=cmp["dmft"], simulation=cmp["sim"],
-                         sem_combined=cmp["sem"], gap_over_sem=z, max_gap_late=cmp["gap_late"],
-                         t_at_max_gap_late=cmp["t_late"]))
+        cmp = compare(dres if ares is None else ares, dict(sims)[gap_d], panel.t_max)
+        row = dict(panel=panel.name, curve=curve.label, d=gap_d, max_gap=cmp["gap"],
+                   t_at_max_gap=cmp["t"], dmft=cmp["dmft"], simulation=cmp["sim"],
+                   sem_combined=cmp["sem"], gap_over_sem=_z(cmp), max_gap_late=cmp["gap_late"],
+                   t_at_max_gap_late=cmp["t_late"])
+        if ares is not None:
+            mean = compare(dres, dict(sims)[gap_d], panel.t_max)
+            row.update(max_gap_mean_m0=mean["gap"], t_at_max_gap_mean_m0=mean["t"],
+                       gap_over_sem_mean_m0=_z(mean), max_gap_late_mean_m0=mean["gap_late"])
+        rows.append(row)
         manifest_curves.append(dict(
             label=curve.label, problem=curve.problem.params(), training=curve.training.params(),
             dmft=dict(cache_key=curve.dmft.key, file=f"{panel.name}/{dfile}",
                       options=curve.dmft.options.params(), status=dres.status,
                       message=dres.message, m0=dres.params.get("m0"),
                       wall_time=dres.stats.get("wall_time")),
-            simulations=sim_entries, comparison=dict(d=gap_d, **cmp)))
+            simulations=sim_entries, comparison=dict(d=gap_d, **cmp),
+            dmft_m0_average=None if ares is None else dict(
+                cache_key=curve.dmft_avg.key, file=f"{panel.name}/{afile}",
+                options=curve.dmft_avg.options.params(), status=ares.status,
+                message=ares.message, wall_time=ares.stats.get("wall_time"))))
     written = {f for c in manifest_curves for f in
-               [c["dmft"]["file"]] + [s["file"] for s in c["simulations"]]}
+               [c["dmft"]["file"]] + [s["file"] for s in c["simulations"]]
+               + ([c["dmft_m0_average"]["file"]] if c["dmft_m0_average"] else [])}
     for stale in folder.iterdir():  # curve files of an earlier version of this panel
         if stale.suffix in (".csv", ".json") and stale.is_file() \
                 and f"{panel.name}/{stale.with_suffix('.csv').name}" not in written:
@@ -204,6 +221,10 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
         from ..plot import panel as plotting  # noqa: PLC0415 (matplotlib only when drawing)
         plotting.draw_panel(panel, data, out / f"{panel.name}.png", out / f"{panel.name}.pdf")
     return manifest, rows
+
+
+def _z(cmp: dict) -> float:
+    return cmp["gap"] / cmp["sem"] if cmp["sem"] > 0 else float("nan")
 
 
 def _copy_result(store: Store, key: str, dest: Path) -> str:
@@ -244,13 +265,15 @@ def write_summary(out: Path, rows: list[dict]) -> Path:
 
 
 def format_summary(rows: list[dict]) -> str:
-    """The summary rows as a fixed-width table."""
+    """The summary rows as a fixed-width table (mean-m0 columns where there is an m0 average)."""
     head = (f"{'panel':<11} {'curve':<28} {'d':>6} {'max gap':>8} {'at t':>6} {'sem':>8} "
-            f"{'gap/sem':>7} {'late gap':>8}")
+            f"{'gap/sem':>7} {'late gap':>8} {'mean-m0 gap':>11} {'gap/sem':>7}")
     lines = [head]
     for r in rows:
         label = r["curve"].replace("$", "").replace("\\", "")
+        mean = (f" {r['max_gap_mean_m0']:>11.4f} {r['gap_over_sem_mean_m0']:>7.1f}"
+                if "max_gap_mean_m0" in r else "")
         lines.append(f"{r['panel']:<11} {label[:28]:<28} {r['d']:>6} {r['max_gap']:>8.4f} "
                      f"{r['t_at_max_gap']:>6.1f} {r['sem_combined']:>8.4f} {r['gap_over_sem']:>7.1f} "
-                     f"{r['max_gap_late']:>8.4f}")
+                     f"{r['max_gap_late']:>8.4f}{mean}")
     return "\n".join(lines)

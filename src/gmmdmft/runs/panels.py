@@ -51,14 +51,18 @@ PLOT_KEYS = {"ylim": "reals", "xlim": "reals", "inset_ylim": "reals", "inset_bou
              "figsize": "reals"}
 CURVE_KEYS = {"label": Spec("str", ""), **PROBLEM_KEYS, **TRAINING_KEYS, "d": "ints?",
               "seeds": "ints?"}
-QUICK_KEYS = {"t_max": Spec("real", ""), "simulation": "table", "dmft": "table", "plot": "table"}
+QUICK_KEYS = {"t_max": Spec("real", ""), "simulation": "table", "dmft": "table", "plot": "table",
+              "m0_average": "table"}
 TOP_KEYS = {"title": Spec("str", ""), "caption": Spec("str", ""), "notes": Spec("str", ""),
             "varied": Spec("str", ""), "legend_title": Spec("str", ""),
             "inset": Spec("choice", "", choices=("train_accuracy", "norm", "none")),
             "reference": Spec("choice", "", choices=("auto", "none")),
             "t_max": Spec("real", ""), "problem": "table", "training": "table",
             "simulation": "table", "dmft": "table", "plot": "table", "curves": "tables",
-            "quick": "table"}
+            "quick": "table", "m0_average": "table"}
+# [m0_average]: the keys of DMFTOptions, overriding [dmft] for the m0-averaged DMFT that the
+# curves of models with the w -> -w symmetry get (docs/finite-size.md), plus enabled
+M0_AVERAGE_KEYS = {**DMFT_KEYS, "enabled": Spec("bool", "")}
 REQUIRED_TOP = ("title", "varied", "t_max", "problem", "training", "curves")
 PLOT_LENGTHS = {"ylim": 2, "xlim": 2, "inset_ylim": 2, "inset_bounds": 4, "figsize": 2,
                 "legend_anchor": 2}
@@ -74,6 +78,7 @@ class Curve:
     dmft: Job
     sims: list  # [(d, Job)]
     error_bar_d: tuple  # the d's drawn with error bars
+    dmft_avg: Job | None = None  # the DMFT averaged over the law of m(0) (symmetric models)
 
 
 @dataclass
@@ -105,7 +110,8 @@ class Panel:
 
     @property
     def jobs(self) -> list[Job]:
-        return [j for c in self.curves for j in [c.dmft] + [s for _, s in c.sims]]
+        return [j for c in self.curves for j in [c.dmft] + [s for _, s in c.sims]
+                + ([c.dmft_avg] if c.dmft_avg is not None else [])]
 
 
 # ------------------------------------------------------------------------------ panel loading
@@ -186,6 +192,9 @@ def load_panel(path, *, quick: bool = False) -> Panel:
                              "[quick.simulation]")
     quick_dmft = _check_table(where, quick_t.get("dmft", {}), DMFT_KEYS, "[quick.dmft]")
     quick_plot = _check_table(where, quick_t.get("plot", {}), PLOT_KEYS, "[quick.plot]")
+    avg0 = _check_table(where, top.get("m0_average", {}), M0_AVERAGE_KEYS, "[m0_average]")
+    quick_avg = _check_table(where, quick_t.get("m0_average", {}), M0_AVERAGE_KEYS,
+                             "[quick.m0_average]")
     if quick:
         plot = {**plot, **quick_plot}
     for key, n in PLOT_LENGTHS.items():
@@ -195,6 +204,7 @@ def load_panel(path, *, quick: bool = False) -> Panel:
     t_max = quick_t.get("t_max", top["t_max"]) if quick else top["t_max"]
     sim = {**sim0, **(quick_sim if quick else {})}
     dm = {**dmft0, **(quick_dmft if quick else {})}
+    avg = {**avg0, **(quick_avg if quick else {})}
     curves, labels = [], set()
     for i, raw_curve in enumerate(top["curves"]):
         label = raw_curve.get("label")
@@ -206,7 +216,8 @@ def load_panel(path, *, quick: bool = False) -> Panel:
             raise ParameterError(f"{cw}: the label is used twice")
         labels.add(c["label"])
         try:
-            curves.append(_build_curve(c, problem0, training0, sim, dm, t_max, quick, quick_sim))
+            curves.append(_build_curve(c, problem0, training0, sim, dm, avg, t_max, quick,
+                                       quick_sim))
         except ParameterError as e:
             raise type(e)(f"{cw}: {e}") from None
     return Panel(name=name, source=source, title=top["title"], varied=top["varied"],
@@ -216,7 +227,7 @@ def load_panel(path, *, quick: bool = False) -> Panel:
                  caption=top.get("caption", ""), notes=top.get("notes", ""), spec=raw)
 
 
-def _build_curve(c, problem0, training0, sim, dm, t_max, quick, quick_sim) -> Curve:
+def _build_curve(c, problem0, training0, sim, dm, avg, t_max, quick, quick_sim) -> Curve:
     pkeys = {k: v for k, v in c.items() if k in PROBLEM_KEYS}
     tkeys = {k: v for k, v in c.items() if k in TRAINING_KEYS}
     tr = dict(training0)
@@ -256,10 +267,15 @@ def _build_curve(c, problem0, training0, sim, dm, t_max, quick, quick_sim) -> Cu
     elif not problem.symmetric:
         opts.pop("d", None)  # only symmetric models use it
     dmft = Job("dmft", problem, training, DMFTOptions(**opts))
-    for job in [dmft] + [j for _, j in sims]:
+    dmft_avg = None
+    if problem.symmetric and opts.get("d") is not None and avg.get("enabled", True):
+        # the seed average of the simulations is an average over the law of m(0) at d
+        avg_opts = {**opts, **{k: v for k, v in avg.items() if k != "enabled"}, "m0_average": True}
+        dmft_avg = Job("dmft", problem, training, DMFTOptions(**avg_opts))
+    for job in [dmft] + [j for _, j in sims] + ([dmft_avg] if dmft_avg else []):
         job.validate()
     return Curve(label=c["label"], problem=problem, training=training, dmft=dmft, sims=sims,
-                 error_bar_d=eb)
+                 error_bar_d=eb, dmft_avg=dmft_avg)
 
 
 def plan(panels) -> list[Job]:
