@@ -103,3 +103,37 @@ def test_drawing_returns_the_axes(tmp_path):
     assert len(axes) == 2 and len(axes[1].lines) >= 2
     axes[0].figure.savefig(tmp_path / "fs.png")
     assert (tmp_path / "fs.png").stat().st_size > 1000
+
+
+def test_finite_size_command_writes_the_table_and_reuses_its_jobs(tmp_path, capfd):
+    pytest.importorskip("matplotlib")
+    from gmmdmft.cli import main
+
+    args = ["finite-size", "--ds", "60,120", "--seeds", "3", "--t-max", "1", "--every", "5",
+            "--samples", "400", "--response-samples", "20", "--max-iter", "3", "--tol", "0",
+            "--out", tmp_path / "fs", "--workers", "1"]
+    for computed in ("3 computed", "0 computed"):
+        with pytest.raises(SystemExit) as info:
+            main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        assert info.value.code == 0, err
+        assert "inf - DMFT: largest |z|" in out and f"3 jobs: {computed}" in err
+    table = (tmp_path / "fs" / "finite-size.csv").read_text().splitlines()
+    assert table[0].startswith("t,gen_error_d60,gen_error_d60_sem,gen_error_d120,")
+    assert len(table) == 1 + 2  # t = 0 and t = 1 (every 5 steps of 0.2)
+    assert (tmp_path / "fs" / "finite-size.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--ds", "100"], "ds"), (["--ds", "100,100"], "ds"), (["--ds", "100,200", "--seeds", "1"],
+                                                          "seeds"),
+    (["--ds", "100,200", "--seeds", "3,3,3"], "seeds"), (["--ds", "0,100"], "ds"),
+])
+def test_finite_size_command_bad_input(args, name, tmp_path, capfd):
+    from gmmdmft.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["finite-size", *args, "--t-max", "1", "--out", str(tmp_path / "fs")])
+    out, err = capfd.readouterr()
+    assert info.value.code == 2 and err.count("\n") == 1 and name in err, err
+    assert not (tmp_path / "fs").exists()
