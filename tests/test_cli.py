@@ -318,8 +318,9 @@ def test_help_and_version(capfd):
 
 
 def test_progress_without_a_terminal_is_one_line_records(tmp_path):
-    """stderr is a pipe here: no bar (no carriage returns), one line per interval instead."""
-    env = dict(os.environ, GMMDMFT_PROGRESS_INTERVAL="0.05")
+    """stderr is a pipe here: no bar (no carriage returns), one line per interval instead (an
+    interval of 0 writes at every update, so the run cannot end before its first record)."""
+    env = dict(os.environ, GMMDMFT_PROGRESS_INTERVAL="0")
     p = subprocess.run([sys.executable, "-m", "gmmdmft", "simulate", "--d", "300", "--t-max", "40",
                         "--seeds", "2", "--every", "50", "--out", "r.csv"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)

@@ -119,7 +119,8 @@ def test_one_node_is_the_plain_solve_at_the_rules_node(problem):
     want = 0.6744897501960817 * math.sqrt(SHORT.R / d) if problem.symmetric else 0.0
     assert m0 == pytest.approx(want, rel=1e-12, abs=1e-300)
     plain = solve_dmft(problem, SHORT, m0=m0, seed=7, progress=False, **FAST)
-    np.testing.assert_array_equal(r.table(), plain.table())
+    plain_table = plain.table()
+    np.testing.assert_array_equal(r.table()[:, :plain_table.shape[1]], plain_table)
     for name in ("gen_error", "m", "norm"):
         assert np.all(r.extras[name + "_spread"] == 0)
     assert r.method == "dmft-m0-average" and r.params["m0_nodes"] == 1
