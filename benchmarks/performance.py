@@ -14,7 +14,7 @@ roofline   one solve at T = 500, N = 2e4, N_R = 1000 (GD, two clusters, alpha = 
            max(FLOPs / rate, bytes / bandwidth) + draws / draw rate + sigmoid-log time,
            the measured time and floor / time.
 baseline   the same N, N_R and number of iterations with the deliberately straightforward
-           implementation of the sheet (naive_dmft.py): seconds per iteration and the ratio,
+           implementation of the equations (naive_dmft.py): seconds per iteration and the ratio,
            per steady-state iteration and for a whole 12-iteration solve.
 solution   time to a solution at T = 100: gmmdmft's default solve against the baseline's damped
            Picard iteration, counted until its curve stays within max(2e-3, 3 sem) of gmmdmft's.

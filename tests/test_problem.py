@@ -65,7 +65,7 @@ def test_gen_error_at_zero_weights_is_one_half():
 
 
 def test_bayes_optimal_error_value():
-    # sheet §3 / paper: eps_BO = erfc(sqrt(alpha / (2 delta (alpha + delta)))) / 2 = 0.10295
+    # docs/theory.md "Observables" / paper: eps_BO = erfc(sqrt(alpha / (2 delta (alpha + delta)))) / 2 = 0.10295
     assert abs(bayes_optimal_error(2.0, 0.5) - 0.10295) < 1e-5
     assert reference_error(Problem(alpha=2.0, delta=0.5)) == bayes_optimal_error(2.0, 0.5)
 

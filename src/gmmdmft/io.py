@@ -11,15 +11,13 @@ them to here, never back.
 
 Both files are written atomically: to a temporary file in the same directory, then renamed.
 :func:`write_atomic` does the same for any one file (the figure and sweep commands' manifests,
-tables and images); :func:`content_key` names a computation by its content (the cache keys of
-both commands) and :func:`read_toml` reads their TOML files (panels, sweep specs).
+tables and images) and :func:`read_toml` reads their TOML files (configs, panels, sweep specs).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -37,25 +35,11 @@ from . import __version__
 from ._validation import ParameterError, one_line
 from .result import CSV_COLUMNS
 
-__all__ = ["check_output_dir", "check_output_path", "content_key", "jsonable", "read_result",
+__all__ = ["check_output_dir", "check_output_path", "jsonable", "read_result",
            "read_toml", "sidecar_path", "write_atomic", "write_kernels", "write_result"]
 
 # what write_atomic writes: bytes, text (UTF-8), or a function that writes to a binary file
 Data = Union[bytes, str, Callable[[BinaryIO], object]]
-
-
-def content_key(kind: str, problem, training, options: dict) -> str:
-    """sha256 of a canonical JSON of (kind, problem, training, method options, version).
-
-    ``kind`` is the computation (``"dmft"`` or ``"simulate"``); ``problem`` and ``training``
-    are a :class:`~gmmdmft.Problem` and a :class:`~gmmdmft.Training` (their ``params()``
-    enter the key). The figure command's cache is named by these keys, so the format (field
-    names, ``sort_keys``, compact separators) must not change.
-    """
-    obj = dict(kind=kind, problem=problem.params(), training=training.params(),
-               options=options, version=__version__)
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sidecar_path(path) -> Path:

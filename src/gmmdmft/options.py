@@ -28,7 +28,7 @@ class SimulationOptions(Declared):
     seeds: int = param(1, "int", "Number of independent runs (data, initialisation, batches).",
                        lo=1, hi=10**6, metavar="N")
     seed0: int = param(0, "int", "First seed; runs use seed0 ... seed0+N-1.", lo=0,
-                       hi=2**63 - 10**6)
+                       hi=2**32)
     every: int = param(1, "int", "Record every k-th step (and the last).", lo=1, metavar="K")
     dtype: str = param("float64", "choice", "Floating-point precision of the data and weights.",
                        choices=DTYPES)
@@ -55,7 +55,7 @@ class DMFTOptions(Declared):
     tol: float = param(1e-3, "real", "Stop when the Monte-Carlo error of gen_error is <= tol at "
                        "every time (after burn-in + 4 iterations); 0 runs exactly max_iter.",
                        lo=0)
-    seed: int = param(0, "int", "Seed of the solver's random draws.", lo=0, hi=2**63 - 1)
+    seed: int = param(0, "int", "Seed of the solver's random draws.", lo=0, hi=2**32)
     m0: float | None = param(None, "real", "Initial magnetisation m(0) (models with the w -> -w "
                              "symmetry need it > 0, or d).", lo=0, optional=True,
                              shown_default="0, or sqrt(2R/(pi d)) for symmetric models")
@@ -98,6 +98,9 @@ class DMFTOptions(Declared):
                         "m0 is missing: this model is symmetric under w -> -w (an even output "
                         "and a mixture symmetric under c -> -c), so the DMFT needs an initial "
                         "magnetisation m0 > 0 (give m0, or d to use sqrt(2R/(pi d)))")
+                if R == 0:
+                    raise ParameterError("R = 0 is out of range for a model symmetric under "
+                                         "w -> -w: its DMFT starts from m0 = sqrt(2R/(pi d)) > 0")
                 return finite_d_m0(R, self.d)
             if self.d is not None:
                 raise ParameterError(

@@ -8,13 +8,13 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import (DivergenceError, ParameterError, available_memory, check_instance,
-                          check_memory)
+from ._progress import Progress
+from ._validation import (DIVERGED, DivergenceError, ParameterError, available_memory,
+                          check_instance, check_memory, first_diverged)
 from .model import Problem
-from .options import DTYPES, SimulationOptions  # noqa: F401 (DTYPES re-exported)
+from .options import SimulationOptions
 from .result import OBSERVABLES, Result, mean_and_sem
 from .training import Training
 
@@ -98,7 +98,8 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
         saves the per-step overhead of small d; the numbers do not depend on it (each run keeps
         its own random stream), up to the last bits of the BLAS products.
     progress : bool or None
-        Show a progress bar (None: only when the run takes more than 2 seconds).
+        None: a progress bar on a terminal for runs longer than 2 s, else a one-line record
+        every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -142,12 +143,17 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     bounds = [seeds * j // n_groups for j in range(n_groups + 1)]
 
     T = training.steps
+    n_rec = T // every + 2
+    check_memory(len(OBSERVABLES) * 8 * seeds * n_rec * 2,
+                 f"seeds = {seeds} with {n_rec} recorded times (t_max = {training.t_max:g}, "
+                 f"eta = {training.eta:g}, every = {every})",
+                 "lower seeds or t_max, or record less often (every)",
+                 detail=" (the recorded curves of every seed)")
     rec = np.unique(np.r_[np.arange(0, T + 1, every), T])
     runs = np.empty((len(OBSERVABLES), seeds, len(rec)))
     t_start = time.perf_counter()
     t_products = t_steps = 0.0
-    bar = tqdm(total=seeds * T, desc="simulate", unit="step", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    bar = Progress(total=seeds * T, desc="simulate", unit="steps", progress=progress)
     try:
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi - lo == 1:  # a lone run: 1-D arrays have less per-call overhead
@@ -195,10 +201,10 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
         if k == rec[r]:
             m = float(w.sum(dtype=np.float64)) / d
             C = float(np.dot(w, w)) / d
-            if not math.isfinite(C):
+            if first_diverged(C, training.R) is not None:
                 raise DivergenceError(
-                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite): "
-                    f"use a smaller eta (now {eta:g})")
+                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d = {C:.3g} is not "
+                    f"finite or beyond {DIVERGED:.0e} max(1, R)): use a smaller eta (now {eta:g})")
             out[0, r] = problem.gen_error(m, C)
             out[1, r] = problem.Lambda(y, h).mean()
             out[2, r] = problem.correct(y, h).mean()
@@ -216,10 +222,10 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
             s = training.next_batch(rng, s)
         bar.update()
     t_loop = time.perf_counter() - t_loop
-    if not np.all(np.isfinite(out)):
+    if not np.all(np.isfinite(out)) or first_diverged(out[1], training.R) is not None:
         raise DivergenceError(
-            f"the simulation diverged (non-finite observables, seed {seed}): "
-            f"use a smaller eta (now {eta:g})")
+            f"the simulation diverged (observables not finite or beyond {DIVERGED:.0e}, seed "
+            f"{seed}): use a smaller eta (now {eta:g})")
     return dt_products, t_loop
 
 
@@ -263,11 +269,11 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
         if k == rec[r]:
             m = w.sum(axis=1, dtype=np.float64) / d
             C = np.matmul(w[:, None, :], w_col)[:, 0, 0].astype(np.float64) / d  # BLAS dot per run
-            if not np.isfinite(C).all():
-                bad = seeds[int(np.argmin(np.isfinite(C)))]
+            bad = first_diverged(C, training.R)
+            if bad is not None:
                 raise DivergenceError(
-                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite, seed "
-                    f"{bad}): use a smaller eta (now {eta:g})")
+                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite or beyond "
+                    f"{DIVERGED:.0e} max(1, R), seed {seeds[bad]}): use a smaller eta (now {eta:g})")
             out[0, :, r] = problem.gen_error(m, C)
             out[1, :, r] = problem.Lambda(y, h).mean(axis=1)
             out[2, :, r] = problem.correct(y, h).mean(axis=1)
@@ -291,7 +297,8 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
                 s[i] = training.next_batch(rng, s[i])
         bar.update(S)
     t_loop = time.perf_counter() - t_loop
-    finite = np.isfinite(out).all(axis=(0, 2))
+    limit = DIVERGED * max(1.0, training.R)
+    finite = np.isfinite(out).all(axis=(0, 2)) & (np.abs(out[1]) <= limit).all(axis=1)
     if not finite.all():
         raise DivergenceError(
             f"the simulation diverged (non-finite observables, seed {seeds[int(np.argmin(finite))]}): "

@@ -23,11 +23,12 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import __version__
 from .._backend import NUMPY, get_backend
-from .._validation import DivergenceError, ParameterError, check_instance, check_memory
+from .._progress import Progress
+from .._validation import (DIVERGED, DivergenceError, ParameterError, check_instance,
+                           check_memory, first_diverged)
 from ..model import Problem
 from ..options import DMFTOptions
 from ..result import OBSERVABLES, Result
@@ -86,7 +87,8 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
         Put C(t, t'), R(t, t') and the kernels M_C, M_R, lamhat, mu of the last iteration in
         ``result.extras``.
     progress : bool or None
-        Progress bar over iterations (None: only when the solve takes more than 2 seconds).
+        None: a progress bar over iterations on a terminal for solves longer than 2 s, else a
+        one-line record every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -100,13 +102,11 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
     check_backend_runs(problem, be)
     _check_memory(training, options, be)
     solver = _Solver(problem, training, options, m0, be, init)
-    bar = tqdm(total=options.max_iter, desc="dmft", unit="it", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    bar = Progress(total=options.max_iter, desc="dmft", unit="iterations", progress=progress)
     try:
         while not solver.done:
             solver.iterate()
-            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}",
-                            refresh=False)
+            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}")
             bar.update()
     finally:
         bar.close()
@@ -223,12 +223,13 @@ class _Solver:
         norm = np.diagonal(self.last[2]).copy()
         gen = self.problem.gen_error(m, norm)
         eta = self.training.eta
-        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
-            bad = np.flatnonzero(~np.isfinite(arr))
-            if bad.size:
+        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen), ("train_loss", loss)):
+            k = first_diverged(arr, self.training.R)
+            if k is not None:
                 raise DivergenceError(
-                    f"DMFT diverged: {name} is not finite at time step {bad[0]} "
-                    f"(t = {bad[0] * eta:g}); use a smaller eta (now {eta:g}) or more damping")
+                    f"DMFT diverged: {name} = {arr[k]:.3g} at time step {k} (t = {k * eta:g}) is "
+                    f"not finite or beyond {DIVERGED:.0e} max(1, R); use a smaller eta (now "
+                    f"{eta:g}) or more damping")
         return np.stack([gen, loss, acc, m, norm])
 
     def _next_response(self, new, Dpaths):
