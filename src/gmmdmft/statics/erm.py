@@ -18,7 +18,7 @@ from ..model import Problem, Square
 from ..model.loss import PROBE, is_convex
 from ..plugins import import_path
 from .fixed_point import Components, FixedPointMap, State, distance, iterate
-from .margin import _check_linear, threshold_point
+from .margin import check_linear, threshold_point
 from .quadrature import Rule
 from .result import ERMResult
 from .square import square_fixed_point
@@ -74,7 +74,7 @@ def solve_erm(problem: Problem, *, tol: float = 1e-12, max_iter: int = 20000,
         (separable data with the logistic or exponential loss: use :func:`max_margin`) or is
         not unique.
     """
-    _check_linear(problem, "solve_erm")
+    check_linear(problem, "solve_erm")
     tol = check_real("tol", tol, lo=0, lo_open=True)
     max_iter = check_int("max_iter", max_iter, lo=1)
     damping = check_real("damping", damping, lo=0, hi=1, lo_open=True)
@@ -125,9 +125,10 @@ def _check_ridgeless(problem, comps, loss, square) -> None:
             "minimiser (|w| grows without bound); use lam > 0, or gmmdmft.max_margin(problem) "
             "for the direction gradient descent converges to")
     raise ParameterError(
-        f"lam = 0 is out of range for loss = {name!r}: {where} and the minimisers form a set "
-        "(not a unique point); use lam > 0 (for a loss that vanishes beyond a margin, such as "
-        "the squared hinge, the lam -> 0+ limit is the max-margin classifier: "
+        f"lam = 0 is out of range for loss = {name!r}: {where}, where a loss that attains its "
+        "minimum can have a set of minimisers (the squared hinge: every w with all margins "
+        ">= 1); lam = 0 is solved above alpha* only (and for the square loss): use lam > 0 "
+        "(the lam -> 0+ limit of the squared hinge is the max-margin classifier, "
         "gmmdmft.max_margin(problem))")
 
 

@@ -96,7 +96,7 @@ def threshold_point(comps: Components) -> tuple[float, float]:
     return (1.0 - rho * rho) / _sum(comps, E2, 0.0, rho), rho
 
 
-def _check_linear(problem, what: str) -> None:
+def check_linear(problem, what: str) -> None:
     check_instance("problem", problem, Problem)
     if not isinstance(problem.output, Linear):
         raise ParameterError(
@@ -110,7 +110,7 @@ def separability_threshold(problem: Problem) -> float:
     as d -> infinity the n = alpha d samples are linearly separable through the origin iff
     alpha < alpha*. Depends on the mixture and Delta only (not on alpha, lam or the loss).
     For the balanced two clusters alpha*(0.5) = 6.6628; alpha* -> 2 (Cover) as Delta -> inf."""
-    _check_linear(problem, "the separability threshold")
+    check_linear(problem, "the separability threshold")
     return threshold_point(Components.of(problem))[0]
 
 
@@ -121,7 +121,7 @@ def max_margin(problem: Problem) -> MaxMarginResult:
     at lam = 0 converges to (as 1/log t). Uses the mixture, alpha and Delta (not lam or the
     loss). Raises ParameterError for a non-linear output or alpha >= alpha*(Delta) (the data
     are not separable; the unregularised minimiser exists there: solve_erm at lam = 0)."""
-    _check_linear(problem, "the max-margin limit")
+    check_linear(problem, "the max-margin limit")
     comps = Components.of(problem)
     alpha_star = threshold_point(comps)[0]
     if problem.alpha >= alpha_star:

@@ -8,7 +8,8 @@ which is strictly increasing for a convex loss, so the root is unique and lies b
 and omega - V ell'(omega) (g has opposite signs there because ell' is non-decreasing). The
 iteration is Newton's inside that bracket, with a bisection step whenever Newton would leave it,
 is not finite, or where the previous step halved neither |g| nor the step length (so the
-bracket, in asinh(h), halves at least every second step unless Newton converges); every element of an array of (omega, V) is solved at once.
+bracket, in asinh(h), halves at least every second step unless Newton converges); every element
+of an array of (omega, V) is solved at once.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def square_fixed_point(comps: Components) -> dict:
     if math.isinf(V):
         accuracy = 1.0
     else:
-        accuracy = float(sum(p * ndtr((a * m + V) / math.sqrt(Q)) for a, p in zip(comps.a, comps.p)))
+        sQ = math.sqrt(Q)
+        accuracy = float(sum(p * ndtr((a * m + V) / sQ) for a, p in zip(comps.a, comps.p)))
     return dict(m=m, q=q, V=V, mhat=mhat, qhat=qhat, Vhat=Vhat, train_loss=train_loss,
                 train_accuracy=accuracy)
