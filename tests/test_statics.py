@@ -362,3 +362,21 @@ def test_init_gives_the_same_fixed_point():
     warm = solve_erm(p, init=solve_erm(p.replace(lam=0.011)))
     assert abs(warm.m - cold.m) <= 1e-10 * cold.m and abs(warm.q - cold.q) <= 1e-10 * cold.q
     assert warm.iterations < cold.iterations
+
+
+def test_asymptote_rule():
+    # The level a plot draws for a GD curve (docs/statics.md, "Usage"): Fig. 1 right (lam =
+    # 0.1, 1: the minimiser; lam = 0: the max-margin level) and Fig. 4 left (lam = 0); none
+    # for SGD, the door, or a square loss at lam = 0, alpha < 1 started from R > 0.
+    from gmmdmft.statics import asymptote
+    gd = Training(eta=0.2, t_max=100.0, R=0.01)
+    for lam, kind, eps in ((0.1, "erm", 0.11660), (1.0, "erm", 0.10452),
+                           (0.0, "max-margin", 0.16720)):
+        a = asymptote(Problem(alpha=2.0, delta=0.5, lam=lam), gd)
+        assert a.kind == kind and abs(a.gen_error - eps) <= 5e-6
+    assert asymptote(Problem(lam=0.1), Training(algorithm="sgd", b=0.3, t_max=10.0)) is None
+    assert asymptote(Problem(clusters=3, L=1.0, lam=0.1), gd) is None
+    assert asymptote(Problem(alpha=0.5, lam=0.0, loss="square"), gd) is None
+    assert asymptote(Problem(alpha=0.5, lam=0.0, loss="square"), gd.replace(R=0.0)).kind == "erm"
+    assert asymptote(Problem(alpha=10.0, lam=0.0), gd).kind == "erm"
+    assert asymptote(Problem(lam=0.0, loss="squared-hinge"), gd) is None
