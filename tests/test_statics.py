@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 import gmmdmft
 from gmmdmft import (
@@ -103,7 +104,10 @@ def direct_observables(problem, loss, d, seeds):
     exact given (m, q) (the test error of a fixed w, paper Eq. 25)."""
     rows = []
     for seed in range(seeds):
-        Z, w = direct_minimiser(problem, loss, d, seed)
+        # one BLAS thread: the products are small and threads only contend (measured: the
+        # SVM test 40x slower with the default threads on a loaded 2-core machine)
+        with threadpool_limits(1):
+            Z, w = direct_minimiser(problem, loss, d, seed)
         m, q = w.sum() / d, w @ w / d
         v = Z @ w
         rows.append([float(problem.gen_error(m, q)), m, q, loss.value(v).mean(),
@@ -147,7 +151,8 @@ def svm_observables(problem, d, seeds):
     SVM (normalised to |w|^2/d = 1: kappa = sqrt(d)/|w| is its smallest margin)."""
     rows = []
     for seed in range(seeds):
-        w, support = hard_margin_svm(sample(problem, d, seed))
+        with threadpool_limits(1):
+            w, support = hard_margin_svm(sample(problem, d, seed))
         norm = math.sqrt(w @ w / d)
         rho = w.sum() / d / norm
         rows.append([float(problem.gen_error(rho, 1.0)), rho, 1.0 / norm, support])

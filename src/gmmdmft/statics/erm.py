@@ -221,8 +221,11 @@ def _solve_general(problem, comps, loss, options, params, init) -> ERMResult:
         message = (f"quadrature not converged: the map changes by {qerr:.2g} > quad_tol "
                    f"{options['quad_tol']:g} at {panels} panels; a loss whose ell'' jumps "
                    "should list the margins of the jumps in its kinks attribute")
-    elif not F.prox_ok:
-        status, message = 1, "the proximal step did not converge at some nodes"
+    else:
+        F.prox_ok = True  # judged at the solution only (root-finder probes may be far off)
+        F.fields(x.m, x.q, x.V)
+        if not F.prox_ok:
+            status, message = 1, "the proximal step did not converge at some nodes"
     params = dict(params, solver=dict(options, panels_used=panels))
     return ERMResult(gen_error=float(problem.gen_error(x.m, x.q)), m=x.m, q=x.q, V=x.V,
                      mhat=x.mhat, qhat=x.qhat, Vhat=x.Vhat,
