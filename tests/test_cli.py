@@ -328,3 +328,15 @@ def test_progress_without_a_terminal_is_one_line_records(tmp_path):
     records = [line for line in p.stderr.splitlines() if line.startswith("gmmdmft: simulate: ")]
     assert records and all("elapsed" in line for line in records), p.stderr
     assert len(records) < 1000
+
+
+def test_two_time_needs_a_single_file_output(tmp_path, capfd):
+    rc, out, err = run_inprocess(["simulate", *SMALL, "--two-time", "--out", tmp_path / "r.csv"],
+                                 capfd)
+    assert_one_line_error(rc, out, err, "two_time")
+    assert files_under(tmp_path) == []
+    rc, out, err = run_inprocess(["simulate", *SMALL, "--two-time", "--out", tmp_path / "r.npz"],
+                                 capfd)
+    assert rc == 0, err
+    assert files_under(tmp_path) == ["r.npz"]
+    assert gmmdmft.io.read_result(tmp_path / "r.npz").C.shape == (4, 4)  # t = 0, 0.2, 0.4, 0.6

@@ -88,10 +88,10 @@ def test_quick_all_writes_every_panel(quick_run):
             for f in files:
                 data = read_result(out / f)
                 for c in CSV_COLUMNS:
-                    assert np.all(np.isfinite(data[c])), (f, c)
-                assert data["meta"]["key"] in f"{curve['dmft']['cache_key']} " + " ".join(
+                    assert np.all(np.isfinite(getattr(data, c))), (f, c)
+                assert data.meta["key"] in f"{curve['dmft']['cache_key']} " + " ".join(
                     s["cache_key"] for s in curve["simulations"])
-                assert data["t"][-1] <= manifest["t_max"] + 1e-9
+                assert data.t[-1] <= manifest["t_max"] + 1e-9
             assert curve["training"]["t_max"] == manifest["t_max"]
     # the printed table and summary.csv: one row per curve of every panel
     with open(out / "summary.csv", newline="") as f:

@@ -23,8 +23,8 @@ def test_round_trip_is_exact(result, tmp_path):
     assert json_path == sidecar_path(csv_path) == tmp_path / "r.json"
     back = read_result(csv_path)
     for c in CSV_COLUMNS:  # 17 significant digits: float64 values come back bit for bit
-        assert np.array_equal(back[c], getattr(result, c), equal_nan=True), c
-    meta = back["meta"]
+        assert np.array_equal(getattr(back, c), getattr(result, c), equal_nan=True), c
+    meta = back.meta
     assert meta["package"] == "gmmdmft" and meta["version"] == gmmdmft.__version__
     assert meta["command"] == "gmmdmft simulate" and meta["method"] == "simulate"
     assert meta["params"]["problem"] == result.params["problem"]
@@ -38,7 +38,7 @@ def test_single_seed_sem_is_nan_in_csv_and_json_is_strict(tmp_path):
     r.stats["odd"] = math.nan  # non-finite numbers become null, so the JSON stays standard
     write_result(r, tmp_path / "one.csv")
     back = read_result(tmp_path / "one.csv")
-    assert np.all(np.isnan(back["gen_error_sem"]))
+    assert np.all(np.isnan(back.gen_error_sem))
     meta = json.loads((tmp_path / "one.json").read_text())
     assert meta["stats"]["odd"] is None
 

@@ -152,10 +152,11 @@ def test_dask_local_cluster_equals_serial(tmp_path, capfd):
     assert table.num_rows == 6 and table.column("key").to_pylist() == [r["key"] for r in rows]
     for r in rows:
         stored = read_result(out / "points" / f"{r['key']}.csv")
-        ref = serial_result(stored["meta"]["job"])
+        ref = serial_result(stored.meta["job"])
         for c in ("gen_error", "train_loss", "train_accuracy", "m", "norm"):
             # the workers run 1 BLAS thread, this process 2: the sums differ in the last bits
-            np.testing.assert_allclose(stored[c], getattr(ref, c), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(getattr(stored, c), getattr(ref, c), rtol=1e-12,
+                                       atol=1e-15)
         summary = sw.summarize(ref)
         assert float(r["final_gen_error"]) == pytest.approx(summary["final_gen_error"], rel=1e-12)
         assert float(r["min_gen_error"]) == pytest.approx(summary["min_gen_error"], rel=1e-12)

@@ -36,6 +36,9 @@ class SimulationOptions(Declared):
         None, "int", "Runs advanced together, with batched products (1: one after the other; "
         "default: as many as fit in a quarter of the CPU cache, 1 for larger data). Does not "
         "change the results.", lo=1, optional=True, key=False, metavar="S")
+    two_time: bool = param(False, "bool", "Also record C(t, t') = w(t).w(t')/d at the recorded "
+                           "times (mean and error over seeds) and each seed's curves "
+                           "(memory: recorded times x d per seed).", key=True)
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ import click
 from .. import __version__
 from .._fields import Spec
 from .._validation import DivergenceError, ParameterError, one_line
-from ..io import check_output_path, format_table, sidecar_path, write_result
+from ..io import check_output_path, format_table, write_result
 
 PROG = "gmmdmft"
 
-OUT = {"out": Spec("str", "CSV file to write (and FILE.json beside it); without it the table "
-                   "goes to standard output.", optional=True, metavar="FILE.csv")}
+OUT = {"out": Spec("str", "File to write: FILE.csv (and FILE.json beside it) or FILE.npz (one "
+                   "self-describing file with the two-time functions); without it the table "
+                   "goes to standard output.", optional=True, metavar="FILE.csv|FILE.npz")}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +44,7 @@ def output_options(f):
                      metavar="FILE.toml",
                      help="TOML file with any of the options above as keys, with underscores "
                           "(t_max, ...); flags given on the command line win.")(f)
-    return click.option("--out", "out", default=None, metavar="FILE.csv",
+    return click.option("--out", "out", default=None, metavar=OUT["out"].metavar,
                         help=OUT["out"].help)(f)
 
 
@@ -57,16 +58,17 @@ def emit_result(ctx: click.Context, result, values: dict, quiet: bool) -> None:
     """Write ``result`` to ``values['out']`` (CSV + JSON) or the table to standard output; then
     report the wall time on standard error (unless ``quiet``)."""
     out = values.get("out")
+    written = ()
     if out is not None:
-        write_result(result, out, command=command_line(ctx))
+        written = [p for p in write_result(result, out, command=command_line(ctx)) if p]
     else:
         click.echo(format_table(result), nl=False)
     if not quiet:
         wall = result.stats.get("wall_time")
         if wall is not None:
             click.echo(f"wall time {wall:.2f} s", err=True)
-        if out is not None:
-            click.echo(f"wrote {out} and {sidecar_path(out)}", err=True)
+        if written:
+            click.echo("wrote " + " and ".join(str(p) for p in written), err=True)
 
 
 def command_line(ctx: click.Context) -> str:

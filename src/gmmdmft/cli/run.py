@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from .._fields import Spec, convert
+from .._validation import ParameterError
 from ..dmft import solve_dmft
 from ..io import check_output_path, write_kernels
 from ..model import Problem
@@ -23,6 +24,10 @@ SAVE_KERNELS = {"save_kernels": Spec("str", "Also write C(t,t'), R(t,t') and the
                                      metavar="FILE.npz")}
 
 
+def is_npz(path) -> bool:
+    return path is not None and str(path).lower().endswith(".npz")
+
+
 def problem_and_training(values: dict) -> tuple[Problem, Training]:
     return build(Problem, values), build(Training, values)
 
@@ -36,6 +41,9 @@ def simulate_cmd(ctx, out, config, quiet, **flags):
     values = merge(dict(flags, out=out), config, (Problem, Training, SimulationOptions), OUT)
     problem, training = problem_and_training(values)
     options = build(SimulationOptions, values)
+    if options.two_time and not is_npz(values.get("out")):
+        raise ParameterError(f"two_time = true needs out = FILE.npz (now {values.get('out')!r}: "
+                             "a CSV or the table holds the curves only)")
     check_output(values)
     # overflow on the way to a divergence is reported by DivergenceError, not by numpy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -51,7 +59,8 @@ def simulate_cmd(ctx, out, config, quiet, **flags):
 @click.pass_context
 def dmft_cmd(ctx, out, config, quiet, save_kernels, **flags):
     """Solve the DMFT equations (d -> infinity) and write the learning curves; the *_sem columns
-    hold the solver's Monte-Carlo error."""
+    hold the solver's Monte-Carlo error. --out FILE.npz also holds C(t, t'), R(t, t') and the
+    kernels."""
     values = merge(dict(flags, out=out, save_kernels=save_kernels), config,
                    (Problem, Training, DMFTOptions), {**OUT, **SAVE_KERNELS})
     problem, training = problem_and_training(values)
@@ -62,8 +71,8 @@ def dmft_cmd(ctx, out, config, quiet, save_kernels, **flags):
     if kernels is not None:
         check_output_path(kernels, name="save_kernels")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = solve_dmft(problem, training, options, return_kernels=kernels is not None,
-                            progress=progress_wanted(quiet))
+        result = solve_dmft(problem, training, options, progress=progress_wanted(quiet),
+                            return_kernels=kernels is not None or is_npz(values.get("out")))
     if kernels is not None:
         write_kernels(result, kernels)
     emit_result(ctx, result, values, quiet)

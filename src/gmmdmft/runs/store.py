@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..io import read_result, write_atomic, write_result
-from ..result import CSV_COLUMNS, Result
+from ..result import Result
 
 DONE, FAILED = "done", "failed"
 
@@ -60,11 +60,7 @@ class Store:
 
     def load(self, key: str) -> Result:
         """The :class:`~gmmdmft.Result` of a finished job."""
-        data = read_result(self.paths(key)[0])
-        meta = data["meta"] or {}
-        return Result(method=meta.get("method", "?"), params=meta.get("params", {}),
-                      status=meta.get("status", 0), message=meta.get("message", ""),
-                      stats=meta.get("stats", {}), **{c: data[c] for c in CSV_COLUMNS})
+        return read_result(self.paths(key)[0])
 
     def failure(self, key: str) -> dict:
         """The failure record of ``key`` (empty when there is none)."""
