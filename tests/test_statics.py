@@ -307,6 +307,8 @@ def test_dmft_at_long_times_converges_to_the_minimiser(lam, eta, t_max):
     (lambda: solve_erm(Problem(alpha=1.0, lam=0.0, loss="square")), ["alpha = 1"]),
     (lambda: solve_erm(Problem(lam=0.1, loss=Sigmoid())), ["not convex"]),
     (lambda: solve_erm(Problem(lam=0.1), tol=0.0), ["tol = 0"]),
+    (lambda: solve_erm(Problem(lam=0.1), panel=3), ["panel", "not an option"]),
+    (lambda: solve_erm(Problem(lam=0.1), init={"m": 1}), ["init", "ERMResult"]),
     (lambda: solve_erm({"alpha": 2}), ["Problem"]),
     (lambda: max_margin(Problem(alpha=7.0, delta=0.5)), ["alpha = 7", "6.66", "lam = 0"]),
     (lambda: max_margin(Problem(clusters=3, L=1.0)), ["activation"]),

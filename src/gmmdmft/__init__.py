@@ -19,7 +19,7 @@ from .result import Result  # noqa: E402
 from .simulation import simulate  # noqa: E402
 from .dmft import solve_dmft  # noqa: E402
 from .statics import (  # noqa: E402
-    ERMResult, MaxMarginResult, max_margin, separability_threshold, solve_erm,
+    ERMOptions, ERMResult, MaxMarginResult, max_margin, separability_threshold, solve_erm,
 )
 
 __bibtex__ = """@inproceedings{mignacco2020dynamical,
@@ -31,10 +31,10 @@ __bibtex__ = """@inproceedings{mignacco2020dynamical,
 }"""
 
 __all__ = [
-    "ALGORITHMS", "DMFTOptions", "DivergenceError", "Door", "ERMResult", "Exponential", "LOSSES",
-    "Linear", "Logistic", "Loss", "MaxMarginResult", "Mixture", "Output", "ParameterError",
-    "ParameterTypeError", "Problem", "Result", "SimulationOptions", "Square", "SquaredHinge",
-    "Training", "bayes_optimal_error", "max_margin", "oracle_error", "oracle_threshold",
-    "reference_error", "separability_threshold", "simulate", "solve_dmft", "solve_erm",
-    "three_clusters", "two_clusters", "__version__",
+    "ALGORITHMS", "DMFTOptions", "DivergenceError", "Door", "ERMOptions", "ERMResult",
+    "Exponential", "LOSSES", "Linear", "Logistic", "Loss", "MaxMarginResult", "Mixture",
+    "Output", "ParameterError", "ParameterTypeError", "Problem", "Result", "SimulationOptions",
+    "Square", "SquaredHinge", "Training", "bayes_optimal_error", "max_margin", "oracle_error",
+    "oracle_threshold", "reference_error", "separability_threshold", "simulate", "solve_dmft",
+    "solve_erm", "three_clusters", "two_clusters", "__version__",
 ]

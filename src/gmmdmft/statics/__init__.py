@@ -6,7 +6,8 @@ threshold (:func:`separability_threshold`), and the level a GD curve tends to
 from .asymptote import Asymptote, asymptote
 from .erm import solve_erm
 from .margin import max_margin, separability_threshold
+from .options import ERMOptions
 from .result import ERMResult, MaxMarginResult
 
-__all__ = ["Asymptote", "ERMResult", "MaxMarginResult", "asymptote", "max_margin",
+__all__ = ["Asymptote", "ERMOptions", "ERMResult", "MaxMarginResult", "asymptote", "max_margin",
            "separability_threshold", "solve_erm"]

@@ -13,13 +13,14 @@ from scipy.optimize import root
 from scipy.special import ndtr
 
 from .. import __version__
-from .._validation import ParameterError, check_int, check_real
+from .._validation import ParameterError, check_instance
 from ..model import Problem, Square
 from ..model.loss import PROBE, is_convex
 from ..plugins import import_path
 from .fixed_point import Components, FixedPointMap, State, distance, iterate
 from .margin import check_linear, threshold_point
 from .quadrature import Rule
+from .options import ERMOptions
 from .result import ERMResult
 from .square import square_fixed_point
 
@@ -33,9 +34,8 @@ ROOT_EVALS = 400
 MAX_REFINE = 6
 
 
-def solve_erm(problem: Problem, *, tol: float = 1e-12, max_iter: int = 20000,
-              damping: float = 1.0, panels: int = 40, quad_tol: float = 1e-10,
-              init: ERMResult | None = None) -> ERMResult:
+def solve_erm(problem: Problem, options: ERMOptions | None = None, *,
+              init: ERMResult | None = None, **keywords) -> ERMResult:
     """The minimiser of sum_mu ell(y_mu w.x_mu/sqrt(d)) + (lam/2)|w|^2 as d -> infinity
     (docs/statics.md, "The fixed point"): the large-t limit of gradient descent for any step.
 
@@ -48,17 +48,13 @@ def solve_erm(problem: Problem, *, tol: float = 1e-12, max_iter: int = 20000,
         minimum-norm interpolator at alpha < 1, docs/statics.md "Square loss") and for other
         losses above the separability threshold alpha*(Delta) (the data are not separable
         and the unregularised minimiser exists).
-    tol : float
-        Relative residual |F(x) - x| of (m, q, V) at which the iteration stops.
-    max_iter : int
-        Maximum number of evaluations of the fixed-point map.
-    damping : float
-        Initial step beta of the damped iteration x <- x + beta (F(x) - x), in (0, 1].
-    panels : int
-        Initial number of quadrature panels on xi in [-10, 10] (docs/statics.md, "Quadrature");
-        doubled (up to 64 times) until the map changes by <= ``quad_tol`` under a doubling.
-    quad_tol : float
-        Accepted relative change of the map when the quadrature is refined.
+    options : ERMOptions, optional
+        The solver's options (:class:`~gmmdmft.statics.ERMOptions`: tol = 1e-12, the relative
+        residual of (m, q, V); max_iter = 20000 evaluations of the map; damping = 1, the
+        initial step of the damped iteration; panels = 40, the initial quadrature panels on
+        xi in [-10, 10], doubled (up to 64 times) until the map changes by <= quad_tol =
+        1e-10 under a doubling, docs/statics.md "Quadrature"); keywords of the same names
+        override them (``solve_erm(p, tol=1e-10)``).
     init : ERMResult, optional
         A previous result (e.g. at a nearby lam) to start from.
 
@@ -75,11 +71,9 @@ def solve_erm(problem: Problem, *, tol: float = 1e-12, max_iter: int = 20000,
         not unique.
     """
     check_linear(problem, "solve_erm")
-    tol = check_real("tol", tol, lo=0, lo_open=True)
-    max_iter = check_int("max_iter", max_iter, lo=1)
-    damping = check_real("damping", damping, lo=0, hi=1, lo_open=True)
-    panels = check_int("panels", panels, lo=1, hi=10**5)
-    quad_tol = check_real("quad_tol", quad_tol, lo=0, lo_open=True)
+    options = _options(options, keywords)
+    if init is not None:
+        check_instance("init", init, ERMResult)
     loss = problem.loss_function
     if not is_convex(loss):
         raise ParameterError(
@@ -90,16 +84,26 @@ def solve_erm(problem: Problem, *, tol: float = 1e-12, max_iter: int = 20000,
     square = isinstance(loss, Square)
     if problem.lam == 0.0:
         _check_ridgeless(problem, comps, loss, square)
-    options = dict(tol=tol, max_iter=max_iter, damping=damping, panels=panels,
-                   quad_tol=quad_tol)
-    params = dict(problem=problem.params(), model=problem.model_params(), solver=options,
-                  version=__version__)
+    params = dict(problem=problem.params(), model=problem.model_params(),
+                  solver=options.params(), version=__version__)
     if square:
         out = square_fixed_point(comps)
         return ERMResult(gen_error=float(problem.gen_error(out["m"], out["q"])), residual=0.0,
                          iterations=0, quadrature_error=0.0, params=params,
                          method="closed form", **out)
     return _solve_general(problem, comps, loss, options, params, init)
+
+
+def _options(options, keywords) -> ERMOptions:
+    """The validated options: ``options`` (or the defaults) with ``keywords`` applied."""
+    if options is not None:
+        check_instance("options", options, ERMOptions)
+    unknown = sorted(set(keywords) - set(ERMOptions.specs()))
+    if unknown:
+        raise ParameterError(f"{unknown[0]} is not an option of solve_erm (options: "
+                             f"{', '.join(ERMOptions.specs())}, init)")
+    base = options if options is not None else ERMOptions()
+    return base.replace(**keywords) if keywords else base
 
 
 def _check_ridgeless(problem, comps, loss, square) -> None:
@@ -192,13 +196,13 @@ def _root(F: FixedPointMap, x: State, tol: float, budget: int):
 
 
 def _solve_general(problem, comps, loss, options, params, init) -> ERMResult:
-    tol, max_iter = options["tol"], options["max_iter"]
+    tol, max_iter = options.tol, options.max_iter
     kinks = tuple(getattr(loss, "kinks", ()) or ())
-    panels = options["panels"]
+    panels = options.panels
     x, used, message = _start(comps, init), 0, "success"
     for _ in range(MAX_REFINE + 1):
         F = FixedPointMap(loss, comps, Rule(comps.a, comps.p, panels, kinks))
-        x, res, n, finite = _solve_at(F, x, tol, max_iter - used, options["damping"])
+        x, res, n, finite = _solve_at(F, x, tol, max_iter - used, options.damping)
         used += n
         if not finite:
             message = (f"the fixed-point iteration left the domain (q or V not positive and "
@@ -206,7 +210,7 @@ def _solve_general(problem, comps, loss, options, params, init) -> ERMResult:
             break
         fine = FixedPointMap(loss, comps, Rule(comps.a, comps.p, 2 * panels, kinks))
         qerr = distance(fine(x), F(x))
-        if res > tol or used >= max_iter or qerr <= options["quad_tol"]:
+        if res > tol or used >= max_iter or qerr <= options.quad_tol:
             break
         panels *= 2
     status = 0
@@ -216,17 +220,17 @@ def _solve_general(problem, comps, loss, options, params, init) -> ERMResult:
         status = 1
         message = (f"not converged: residual {res:.2g} > tol {tol:g} after {used} evaluations; "
                    "increase max_iter or lower damping")
-    elif qerr > options["quad_tol"]:
+    elif qerr > options.quad_tol:
         status = 1
         message = (f"quadrature not converged: the map changes by {qerr:.2g} > quad_tol "
-                   f"{options['quad_tol']:g} at {panels} panels; a loss whose ell'' jumps "
+                   f"{options.quad_tol:g} at {panels} panels; a loss whose ell'' jumps "
                    "should list the margins of the jumps in its kinks attribute")
     else:
         F.prox_ok = True  # judged at the solution only (root-finder probes may be far off)
         F.fields(x.m, x.q, x.V)
         if not F.prox_ok:
             status, message = 1, "the proximal step did not converge at some nodes"
-    params = dict(params, solver=dict(options, panels_used=panels))
+    params = dict(params, solver=dict(options.params(), panels_used=panels))
     return ERMResult(gen_error=float(problem.gen_error(x.m, x.q)), m=x.m, q=x.q, V=x.V,
                      mhat=x.mhat, qhat=x.qhat, Vhat=x.Vhat,
                      train_loss=_train_loss(F, x), train_accuracy=_train_accuracy(loss, comps, x),

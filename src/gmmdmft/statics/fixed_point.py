@@ -9,7 +9,8 @@ With a_k = y_k c_k (the label-aligned center of component k), Q = Delta q and xi
     A = lam + Delta Vhat:   V = Delta / A,   m = mhat / A,   q = (Delta qhat + mhat^2) / A^2,
 
 E over the components (weights p_k) and over xi (:mod:`gmmdmft.statics.quadrature`). This
-module holds the map (m, q, V) -> (m, q, V) and its damped iteration; :mod:`gmmdmft.statics.erm` builds the result.
+module holds the map (m, q, V) -> (m, q, V) and its damped iteration;
+:mod:`gmmdmft.statics.erm` builds the result.
 """
 
 from __future__ import annotations
