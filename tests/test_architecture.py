@@ -16,7 +16,7 @@ LAYERS = [
     ("_validation", "_fields", "plugins", "_blas", "_progress", "_backend"),
     ("model",),
     ("schedules", "training", "options"),
-    ("result", "extrapolation", "simulation", "dmft", "finitesize"),
+    ("result", "extrapolation", "simulation", "dmft", "finitesize", "statics"),
     ("io",),
     ("runs", "plot"),
     ("cli", "__main__"),

@@ -19,6 +19,9 @@ from .result import Result  # noqa: E402
 from .simulation import simulate  # noqa: E402
 from .dmft import solve_dmft, solve_dmft_flow_limit  # noqa: E402
 from .schedules import BatchChainWarning  # noqa: E402
+from .statics import (  # noqa: E402
+    ERMOptions, ERMResult, MaxMarginResult, max_margin, separability_threshold, solve_erm,
+)
 
 __bibtex__ = """@inproceedings{mignacco2020dynamical,
   title     = {Dynamical mean-field theory for stochastic gradient descent in Gaussian mixture classification},
@@ -29,10 +32,11 @@ __bibtex__ = """@inproceedings{mignacco2020dynamical,
 }"""
 
 __all__ = [
-    "ALGORITHMS", "BatchChainWarning", "DMFTOptions", "DivergenceError", "Door", "Exponential",
-    "LOSSES", "Linear", "Logistic", "Loss", "Mixture", "Output", "ParameterError",
-    "ParameterTypeError", "Problem", "Result", "SimulationOptions", "Square", "SquaredHinge",
-    "Training", "bayes_optimal_error", "oracle_error", "oracle_threshold", "reference_error",
-    "simulate", "solve_dmft", "solve_dmft_flow_limit", "three_clusters", "two_clusters",
-    "__version__",
+    "ALGORITHMS", "BatchChainWarning", "DMFTOptions", "DivergenceError", "Door", "ERMOptions",
+    "ERMResult", "Exponential", "LOSSES", "Linear", "Logistic", "Loss", "MaxMarginResult",
+    "Mixture", "Output", "ParameterError", "ParameterTypeError", "Problem", "Result",
+    "SimulationOptions", "Square", "SquaredHinge", "Training", "bayes_optimal_error",
+    "max_margin", "oracle_error", "oracle_threshold", "reference_error",
+    "separability_threshold", "simulate", "solve_dmft", "solve_dmft_flow_limit", "solve_erm",
+    "three_clusters", "two_clusters", "__version__",
 ]

@@ -15,6 +15,8 @@ grid before any compute, see :func:`gmmdmft.plugins.check_contract`). Optional:
   a loss whose ``terms`` accepts ``ops`` runs on that backend, others run on numpy only.
 * ``convex``: True if ell is convex (the static theory of the minimiser needs it); when absent
   it is checked numerically (ell'' >= 0 on the probe grid).
+* ``kinks``: the margins where ell'' jumps (the squared hinge: (1.0,)); the static theory's
+  quadrature cuts its panels there (docs/statics.md, "Quadrature").
 
 The built-ins below are written against the same contract (they subclass :class:`Loss` only to
 share its defaults) and are found by name in :data:`LOSSES`; a user loss is given by import
@@ -138,6 +140,7 @@ class SquaredHinge(Loss):
 
     spec = "squared-hinge"
     convex = True
+    kinks = (1.0,)
 
     def value(self, v):
         return 0.5 * np.maximum(1.0 - v, 0.0) ** 2
