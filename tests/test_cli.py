@@ -341,3 +341,35 @@ def test_two_time_needs_a_single_file_output(tmp_path, capfd):
     assert rc == 0, err
     assert files_under(tmp_path) == ["r.npz"]
     assert gmmdmft.io.read_result(tmp_path / "r.npz").C.shape == (4, 4)  # t = 0, 0.2, 0.4, 0.6
+
+
+# ---------------------------------------------------------------------------- gmmdmft erm
+def test_erm_json_is_solve_erm(capfd):
+    """``erm --json``: one JSON object whose numbers are solve_erm's (same solver, same options)."""
+    import json
+    rc, out, err = run_inprocess(["erm", "--alpha", "2", "--delta", "0.5", "--lam", "0.1",
+                                  "--json"], capfd)
+    assert rc in (0, None), err
+    data = json.loads(out)
+    want = gmmdmft.solve_erm(gmmdmft.Problem(alpha=2, delta=0.5, lam=0.1))
+    for key in ("gen_error", "m", "q", "train_loss", "train_accuracy"):
+        assert data[key] == pytest.approx(getattr(want, key), rel=1e-12), key
+    assert data["status"] == 0 and data["params"]["version"] == gmmdmft.__version__
+    rc, out, err = run_inprocess(["erm", "--max-margin", "--delta", "0.5", "--json"], capfd)
+    mm = gmmdmft.max_margin(gmmdmft.Problem(alpha=2, delta=0.5))
+    data = json.loads(out)
+    assert data["gen_error"] == pytest.approx(mm.gen_error, rel=1e-12)
+    assert data["alpha_star"] == pytest.approx(mm.alpha_star, rel=1e-12)
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--lam", "0"], "lam = 0"),                       # separable, logistic: no minimiser
+    (["--activation", "door", "--L", "1"], "activation"),  # non-convex
+    (["--lam", "-1"], "lam"),
+    (["--tol", "0"], "tol"),
+    (["--max-margin", "--alpha", "7"], "alpha = 7"),   # above alpha*(0.5) = 6.66
+])
+def test_erm_bad_inputs_are_one_line(args, name, capfd):
+    rc, out, err = run_inprocess(["erm", *args], capfd)
+    assert_one_line_error(rc, out, err, name)
+    assert out == ""

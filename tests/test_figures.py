@@ -104,6 +104,38 @@ def test_quick_all_writes_every_panel(quick_run):
     assert "max gap" in stdout and stdout.count("fig1-left") == 3
 
 
+def test_static_limits_in_the_summary(quick_run):
+    """Fig. 1 (right), GD at lam = 0.1 and 1: the ERM level of solve_erm in the summary and the
+    manifest; Fig. 4 (left), lam = 0 below alpha*: the max-margin level; SGD curves: none."""
+    out, _, _ = quick_run
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by = {}
+    for r in rows:
+        by.setdefault(r["panel"], []).append(r)
+    fig1 = json.loads((out / "fig1-right.json").read_text())
+    kinds = {}
+    for curve, row in zip(fig1["curves"], by["fig1-right"]):
+        problem = gmmdmft.Problem(**curve["problem"])
+        if curve["asymptote"] is None:
+            assert row["asymptote"] == ""
+            continue
+        kind = curve["asymptote"]["kind"]
+        want = (gmmdmft.solve_erm(problem) if kind == "erm" else gmmdmft.max_margin(problem)).gen_error
+        assert curve["asymptote"]["gen_error"] == pytest.approx(want, rel=1e-12)
+        assert float(row["asymptote_gen_error"]) == pytest.approx(want, rel=1e-5)
+        final = read_result(out / curve["dmft"]["file"]).gen_error[-1]
+        assert float(row["dmft_final_minus_asymptote"]) == pytest.approx(final - want, abs=1e-6)
+        kinds[problem.lam] = row["asymptote"]
+    assert kinds == {0.0: "max-margin", 0.1: "erm", 1.0: "erm"}
+    fig4 = json.loads((out / "fig4-left.json").read_text())
+    levels = {c["asymptote"]["kind"] for c in fig4["curves"] if c["asymptote"]}
+    assert levels == {"max-margin"}
+    mm = gmmdmft.max_margin(gmmdmft.Problem(**fig4["curves"][0]["problem"])).gen_error
+    assert all(c["asymptote"]["gen_error"] == pytest.approx(mm, rel=1e-12)
+               for c in fig4["curves"] if c["asymptote"])
+
+
 def test_fig3_left_gap_uses_the_largest_d(quick_run):
     out, _, _ = quick_run
     m = json.loads((out / "fig3-left.json").read_text())

@@ -387,3 +387,27 @@ def test_asymptote_rule():
     assert asymptote(Problem(alpha=0.5, lam=0.0, loss="square"), gd.replace(R=0.0)).kind == "erm"
     assert asymptote(Problem(alpha=10.0, lam=0.0), gd).kind == "erm"
     assert asymptote(Problem(lam=0.0, loss="squared-hinge"), gd) is None
+
+
+def test_result_plot_draws_the_static_limit():
+    """Result.plot: a dotted line at solve_erm's level for GD at lam > 0 (in the curve's
+    colour), none for SGD (its noise does not vanish) or with asymptote=False."""
+    g = gmmdmft
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    problem = g.Problem(alpha=2, delta=0.5, lam=1.0)
+    res = g.solve_dmft(problem, g.Training(t_max=2), samples=500, response_samples=50,
+                       max_iter=2, tol=0, progress=False)
+    level = g.solve_erm(problem).gen_error
+    ax = res.plot()
+    dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and np.allclose(dotted[0].get_ydata(), level, rtol=1e-12)
+    assert dotted[0].get_color() == ax.get_lines()[0].get_color()
+    ax2 = res.plot(asymptote=False)
+    assert not [ln for ln in ax2.get_lines() if ln.get_linestyle() == ":"]
+    sgd = g.solve_dmft(problem, g.Training(t_max=2, algorithm="sgd", b=0.5), samples=500,
+                       response_samples=50, max_iter=2, tol=0, progress=False)
+    ax3 = sgd.plot()
+    assert not [ln for ln in ax3.get_lines() if ln.get_linestyle() == ":"]
+    plt.close("all")

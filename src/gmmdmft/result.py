@@ -185,15 +185,30 @@ class Result:
         except (ParameterError, TypeError):
             return None
 
-    def plot(self, ax=None, observable: str = "gen_error", reference: bool = True, **style):
+    def training(self):
+        """The :class:`~gmmdmft.Training` of ``params["training"]``, or None (as :meth:`problem`)."""
+        from ._validation import ParameterError  # noqa: PLC0415
+        from .training import Training  # noqa: PLC0415
+        spec = (self.params or {}).get("training")
+        if not isinstance(spec, dict):
+            return None
+        try:
+            return Training(**spec)
+        except (ParameterError, TypeError):
+            return None
+
+    def plot(self, ax=None, observable: str = "gen_error", reference: bool = True,
+             asymptote: bool = True, **style):
         """Draw one curve with its error band on ``ax`` (a new figure when None); return ax.
 
         The band is value +- sem; a DMFT curve is a line, a simulation a line with markers.
         With ``reference`` and ``observable = "gen_error"`` a dashed line marks the
         Bayes-optimal error (two balanced symmetric clusters) or the oracle error of the
         mixture (:func:`gmmdmft.model.reference_error`), when :meth:`problem` rebuilds the
-        problem (once per axes: a second result of the same problem does not repeat it).
-        ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
+        problem (once per axes: a second result of the same problem does not repeat it). With
+        ``asymptote`` a dotted line in the curve's colour marks the t -> infinity limit of
+        full-batch GD from the static theory where one applies (the ERM minimiser or the
+        max-margin classifier, :func:`gmmdmft.statics.asymptote`). ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
         (``pip install 'gmmdmft[plot]'``).
         """
         if observable not in OBSERVABLES:
@@ -228,9 +243,25 @@ class Result:
                             for ln in ax.get_lines())
                 if not drawn:  # results of one problem on one axes share one line
                     ax.axhline(level, color="0.4", linestyle="--", linewidth=1, label=label)
+        if asymptote and observable == "gen_error":
+            self._plot_asymptote(ax, line.get_color())
         ax.set_xlabel("t")
         ax.set_ylabel(LABELS[observable])
         return ax
+
+    def _plot_asymptote(self, ax, color) -> None:
+        problem, training = self.problem(), self.training()
+        if problem is None or training is None:
+            return
+        from .statics import asymptote  # noqa: PLC0415
+        level = asymptote(problem, training)
+        if level is None:
+            return
+        label = f"{level.label} (t → ∞)"
+        drawn = any(ln.get_label() == label and np.allclose(ln.get_ydata(), level.gen_error)
+                    for ln in ax.get_lines())
+        if not drawn:
+            ax.axhline(level.gen_error, color=color, linestyle=":", linewidth=1.1, label=label)
 
     # ------------------------------------------------------------------ transitional
     def __repr__(self) -> str:

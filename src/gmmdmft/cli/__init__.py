@@ -2,11 +2,11 @@
 from the declared parameters (:mod:`gmmdmft.cli._options`).
 
 ``gmmdmft simulate | dmft | reference`` (:mod:`.run`), ``figure`` (:mod:`.figure`), ``sweep``
-and ``plot-sweep`` (:mod:`.sweep`), ``finite-size`` (:mod:`.finitesize`); :func:`main` is the
+and ``plot-sweep`` (:mod:`.sweep`), ``finite-size`` (:mod:`.finitesize`), ``erm`` (:mod:`.statics`); :func:`main` is the
 console entry point.
 """
 
-from . import figure, finitesize, run, sweep  # noqa: F401 (each registers its commands)
+from . import figure, finitesize, run, statics, sweep  # noqa: F401 (each registers its commands)
 from ._app import PROG, cli, main
 
 __all__ = ["PROG", "cli", "main"]

@@ -15,6 +15,7 @@ from ..model import Problem
 from ..model.mixture import build_mixture
 from ..options import DMFTOptions, SimulationOptions
 from ..simulation import simulate
+from ..statics import asymptote
 from ..training import Training
 from ._app import OUT, check_output, cli, emit_result, output_options, progress_wanted, warn
 from ._options import build, declared_options, merge
@@ -78,6 +79,20 @@ def dmft_cmd(ctx, out, config, quiet, save_kernels, **flags):
     emit_result(ctx, result, values, quiet)
     if not result.success:
         warn(result.message)
+    elif not quiet:
+        report_asymptote(result, problem, training)
+
+
+def report_asymptote(result, problem: Problem, training: Training) -> None:
+    """One line: how far eps_gen(t_max) still is from the t -> infinity limit of the static
+    theory, where one applies (docs/statics.md, "Usage")."""
+    level = asymptote(problem, training)
+    if level is None or not len(result.t):
+        return
+    gap = float(result.gen_error[-1]) - level.gen_error
+    click.echo(f"gen_error(t_max = {result.t[-1]:g}) minus its t -> inf limit ({level.label}: "
+               f"{level.gen_error:.6g}) = {gap:+.3g} (MC error {float(result.gen_error_sem[-1]):.2g})",
+               err=True)
 
 
 REFERENCE_FIELDS = ("clusters", "alpha", "delta", "centers", "weights", "labels")

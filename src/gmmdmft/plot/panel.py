@@ -58,11 +58,13 @@ def marker_indices(t: np.ndarray, dt: float | None, t_max: float) -> np.ndarray:
     return inside[np.unique(pos)]
 
 
-def draw_panel(panel, data, png_path, pdf_path) -> None:
+def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
     """Draw ``panel`` from ``data`` = [(curve, dmft Result, [(d, simulation Result)], m0-averaged
     dmft Result or None)]. Where a curve has the m0 average (models with the w -> -w symmetry)
     it is the line, with its predicted seed-to-seed spread as a light band, and the DMFT from
-    the mean m0 (the paper's) is dashed."""
+    the mean m0 (the paper's) is dashed. ``levels`` (one per curve, or None): the t -> infinity
+    limit of the curve from the static theory (:class:`gmmdmft.statics.asymptote.Asymptote`),
+    drawn as a dotted line in the curve's colour."""
     opts = panel.plot
     outside = opts.get("legend_loc") == "outside"
     figsize = tuple(opts.get("figsize", (6.6, 3.8) if outside else (5.0, 3.8)))
@@ -79,8 +81,13 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
     dt = opts.get("marker_dt")
     handles = []
     averaged = False
+    levels = list(levels) if levels is not None else [None] * len(data)
+    limit_kinds = set()
     for i, (curve, dres, sims, avg) in enumerate(data):
         color = COLORS[i % len(COLORS)]
+        if levels[i] is not None:
+            limit_kinds.add(levels[i].kind)
+            ax.axhline(levels[i].gen_error, ls=":", color=color, lw=1.1, zorder=2)
         keep = dres.t <= panel.t_max + 1e-9
         line = dres if avg is None else avg
         ax.plot(line.t[keep], line.gen_error[keep], "-", color=color, lw=1.4, zorder=3)
@@ -111,6 +118,9 @@ def draw_panel(panel, data, png_path, pdf_path) -> None:
         handles.append(Line2D([], [], ls="-", color="0.3", lw=1.4, label="DMFT, avg. over $m(0)$"))
         handles.append(Patch(color="0.3", alpha=0.15, lw=0, label="predicted seed spread"))
         handles.append(Line2D([], [], ls="--", color="0.3", lw=0.9, label="DMFT, mean $|m(0)|$"))
+    for kind in sorted(limit_kinds):
+        text = ("ERM minimiser" if kind == "erm" else "max margin") + " ($t \\to \\infty$)"
+        handles.append(Line2D([], [], ls=":", color="0.3", lw=1.1, label=text))
     ref = panel.reference_value
     if ref is not None:
         ax.axhline(ref, ls="--", color="0.5", lw=1.0, zorder=1)

@@ -28,6 +28,7 @@ from .. import __version__
 from .._validation import ParameterError, check_int
 from ..io import check_output_dir, jsonable, write_atomic
 from ..result import Result
+from ..statics import asymptote
 from .executors import RunReport, default_workers, run_jobs
 from .panels import PANELS, Panel, load_panel, panel_names, plan
 from .store import Store
@@ -37,7 +38,8 @@ from .store import Store
 SUMMARY_COLUMNS = ("panel", "curve", "d", "max_gap", "t_at_max_gap", "dmft", "simulation",
                    "sem_combined", "gap_over_sem", "max_gap_late", "t_at_max_gap_late",
                    "max_gap_mean_m0", "t_at_max_gap_mean_m0", "gap_over_sem_mean_m0",
-                   "max_gap_late_mean_m0")
+                   "max_gap_late_mean_m0", "asymptote", "asymptote_gen_error",
+                   "dmft_final_minus_asymptote", "dmft_final_sem")
 
 
 @dataclass
@@ -158,7 +160,7 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
     """Curve files, manifest, figure (PNG + PDF) of one panel; returns (manifest, summary rows)."""
     folder = out / panel.name
     folder.mkdir(parents=True, exist_ok=True)
-    data, rows, manifest_curves = [], [], []
+    data, rows, manifest_curves, levels = [], [], [], []
     for i, curve in enumerate(panel.curves, 1):
         slug = f"{i:02d}-{_slug(curve.label)}"
         dres = store.load(curve.dmft.key)
@@ -177,6 +179,8 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
             ares = store.load(curve.dmft_avg.key)
             afile = _copy_result(store, curve.dmft_avg.key, folder / f"{slug}-dmft-m0avg.csv")
         data.append((curve, dres, sims, ares))
+        level = asymptote(curve.problem, curve.training)
+        levels.append(level)
         # the gap: at the d with error bars (the largest of them), else the largest d
         gap_d = max(curve.error_bar_d) if curve.error_bar_d else max(d for d, _ in sims)
         cmp = compare(dres if ares is None else ares, dict(sims)[gap_d], panel.t_max)
@@ -188,6 +192,11 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
             mean = compare(dres, dict(sims)[gap_d], panel.t_max)
             row.update(max_gap_mean_m0=mean["gap"], t_at_max_gap_mean_m0=mean["t"],
                        gap_over_sem_mean_m0=_z(mean), max_gap_late_mean_m0=mean["gap_late"])
+        if level is not None:  # how far the curve at t_max still is from its t -> inf limit
+            final = int(np.flatnonzero(dres.t <= panel.t_max + 1e-9)[-1])
+            row.update(asymptote=level.kind, asymptote_gen_error=level.gen_error,
+                       dmft_final_minus_asymptote=float(dres.gen_error[final]) - level.gen_error,
+                       dmft_final_sem=float(dres.gen_error_sem[final]))
         rows.append(row)
         manifest_curves.append(dict(
             label=curve.label, problem=curve.problem.params(), training=curve.training.params(),
@@ -196,6 +205,8 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
                       message=dres.message, m0=dres.params.get("m0"),
                       wall_time=dres.stats.get("wall_time")),
             simulations=sim_entries, comparison=dict(d=gap_d, **cmp),
+            asymptote=None if level is None else dict(kind=level.kind, label=level.label,
+                                                      gen_error=level.gen_error),
             dmft_m0_average=None if ares is None else dict(
                 cache_key=curve.dmft_avg.key, file=f"{panel.name}/{afile}",
                 options=curve.dmft_avg.options.params(), status=ares.status,
@@ -219,7 +230,8 @@ def write_panel(panel: Panel, store: Store, out: Path, *, draw: bool = True,
     write_atomic(out / f"{panel.name}.json", json.dumps(jsonable(manifest), indent=2) + "\n")
     if draw:
         from ..plot import panel as plotting  # noqa: PLC0415 (matplotlib only when drawing)
-        plotting.draw_panel(panel, data, out / f"{panel.name}.png", out / f"{panel.name}.pdf")
+        plotting.draw_panel(panel, data, out / f"{panel.name}.png", out / f"{panel.name}.pdf",
+                            levels=levels)
     return manifest, rows
 
 

@@ -127,7 +127,7 @@ def _check_ridgeless(problem, comps, loss, square) -> None:
         raise ParameterError(
             f"lam = 0 is out of range for loss = {name!r}: {where} and the risk has no "
             "minimiser (|w| grows without bound); use lam > 0, or gmmdmft.max_margin(problem) "
-            "for the direction gradient descent converges to")
+            "(gmmdmft erm --max-margin) for the direction gradient descent converges to")
     raise ParameterError(
         f"lam = 0 is out of range for loss = {name!r}: {where}, where a loss that attains its "
         "minimum can have a set of minimisers (the squared hinge: every w with all margins "
