@@ -64,6 +64,7 @@ class DMFTOptions(Declared):
     response_dtype: str = param("float32", "choice", "Precision of the per-draw responses "
                                 "behind M_R (float64 makes the backends agree to rounding).",
                                 choices=DTYPES)
+    response: str = param("propagate", "choice", "Estimate of M_R: probe (random-sign tangents of all draws, O(samples T^2)) or propagate (full responses of response_samples draws, O(response_samples T^3)).", choices=("probe", "propagate"))
     lagged: bool = param(True, "bool", "Iterations after the first run under the previous M_C "
                          "and M_R (matrix products); false: all-causal sweeps (slow cross-check).")
     backend: str | None = param(None, "choice", "Array library of the fast iterations.",

@@ -1,11 +1,23 @@
-"""The response kernel M_R from stored D paths, propagated with blocked matrix products
-(docs/theory.md, "DMFT" and "Solver")."""
+"""The response kernel M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from stored D paths
+(docs/theory.md, "DMFT" and "Solver"), two ways:
+
+* :func:`probe_estimate` (``response = "probe"``): each draw pushes one random sign vector
+  through its linearised dynamics, a forward recursion of the same shape as the process
+  itself; O(N T^2) for N draws, as matrix products over blocks of time;
+* :func:`response_estimate` (``response = "propagate"``): each of N_R draws propagates its
+  full response matrix G (T x T); O(N_R T^3).
+
+Both are unbiased given the draws; the probe estimate carries extra noise from the signs of
+the other kick times, which it buys back by using every draw.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .._backend import NUMPY
+
+RESPONSES = ("probe", "propagate")
 
 
 def response_estimate(problem, training, lamhat, MR, Dpaths, G_dtype,
@@ -79,3 +91,93 @@ def response_chunk(T: int, NR: int, item: int, chunk_bytes: int = 2**28, min_chu
     n_chunks = -(-NR // c_max)
     return -(-NR // n_chunks)
 
+
+
+def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=None,
+                   block: int = 64, tri_block: int = 64, work: dict | None = None, be=NUMPY,
+                   signs=None):
+    """Estimate M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from random-probe tangents of the
+    stored D paths (T x N), each draw weighted by ``weights`` (default 1).
+
+    Every draw n gets a probe w_n of T independent random signs (Rademacher, drawn by ``rng``)
+    and propagates it through its linearised dynamics under the *given* M_R (the forward form
+    of the response, docs/theory.md, "DMFT"), with the probe as the force kick scaled by D_j:
+
+        x[0] = 0,  x[k+1] = a_k x[k] + sum_{i<k} eta^2 M_R[k, i] x[i] + D_k w_k,
+        a_k = 1 - eta (lam + lamhat_k + Delta D_k)   (per draw),
+
+    so that x[k] = sum_{j<k} G[k, j] D_j w_j and, since E[w_j w_i] = delta_ij,
+    E_w[D_k x[k] w_j] = D_k G[k, j] D_j exactly: the estimate
+
+        M_R[k, j] = alpha Delta^2 / N sum_n weight_n D_k x[k] w_j       (j < k)
+
+    is unbiased given the draws. Its extra variance, per draw, is
+    D_k^2 sum_{i != j, i < k} (G[k, i] D_i)^2 for entry (k, j): large entry by entry, but
+    it averages out of the smooth sums over j through which M_R acts (the memory sum, the
+    weight response), where it is of the order of the draw-to-draw variance itself.
+
+    Cost: the memory sum from earlier blocks of ``block`` steps is one matrix product per
+    block (N T^2 multiply-adds in all), the estimate one product per ``tri_block`` rows over
+    the lower triangle (N T^2 / 2 more); the buffers (T + 1 by N, twice) live in ``work``.
+    ``Dpaths`` and the work are arrays of the backend ``be``; the estimate comes back as numpy.
+    ``signs`` (T x N, +-1) replaces the random probes: with N / T copies of each draw and the
+    rows of a Hadamard matrix as their signs the estimate is exact (a test of the algebra).
+    """
+    T, N = Dpaths.shape
+    eta, Delta, alpha = training.eta, problem.delta, problem.alpha
+    D = be.asarray(Dpaths, dtype=G_dtype)
+    if signs is None:
+        W = rademacher(rng, be, be.buffer(work, "W", (T, N), G_dtype), G_dtype)
+    else:
+        W = be.asarray(signs, dtype=G_dtype)
+    X = tangents(problem, training, lamhat, MR, D, W, be.buffer(work, "X", (T + 1, N), G_dtype),
+                 block, be)
+    Y = X[:T]  # overwritten by weight_n D_k x[k]
+    Y *= D
+    if weights is not None:
+        Y *= be.asarray(np.asarray(weights)[None, :], dtype=G_dtype)
+    est = np.zeros((T, T))
+    for K0 in range(0, T, tri_block):
+        K1 = min(T, K0 + tri_block)
+        est[K0:K1, :K1] = be.to_numpy(Y[K0:K1] @ W[:K1].T)
+    return (alpha * Delta**2 / N) * np.tril(est, -1)
+
+
+def rademacher(rng, be, out, dtype):
+    """Fill ``out`` (T x N, a backend array) with independent random signs +-1 drawn by the
+    numpy ``rng`` (a block of rows at a time, so the host temporary stays small)."""
+    T, N = out.shape
+    rows = max(1, 2**22 // max(1, N))
+    for K0 in range(0, T, rows):
+        K1 = min(T, K0 + rows)
+        signs = rng.integers(0, 2, size=(K1 - K0, N), dtype=np.int8)
+        signs *= 2
+        signs -= 1
+        out[K0:K1] = be.asarray(signs, dtype=dtype)
+    return out
+
+
+def tangents(problem, training, lamhat, MR, D, W, X, block: int = 64, be=NUMPY):
+    """X[k] = sum_{j<k} G[k, j] D_j W[j] for every draw (column), k = 0..T, written into
+    ``X`` ((T + 1) x N, the dtype of the computation): the forward recursion of
+    :func:`probe_estimate`, with the memory from earlier blocks of ``block`` steps as one
+    matrix product per block."""
+    T = D.shape[0]
+    eta, Delta = training.eta, problem.delta
+    MRe = be.asarray(eta**2 * np.tril(MR, -1), dtype=X.dtype)
+    base = be.asarray((1.0 - eta * (problem.lam + lamhat))[:, None], dtype=X.dtype)
+    X[0] = 0.0
+    for K0 in range(0, T, block):
+        K1 = min(T, K0 + block)
+        if K0 > 0:  # memory from earlier blocks, one GEMM for the block
+            be.matmul_into(MRe[K0:K1, :K0], X[:K0], X[K0 + 1:K1 + 1])
+        else:
+            X[1:K1 + 1] = 0.0
+        with be.small_products():
+            for k in range(K0, K1):
+                x = X[k + 1]
+                x += (base[k] - (eta * Delta) * D[k]) * X[k]
+                x += D[k] * W[k]
+                if k > K0:
+                    x += MRe[k, K0:k] @ X[K0:k]
+    return X

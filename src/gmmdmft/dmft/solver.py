@@ -36,7 +36,7 @@ from .causal import causal_sweep
 from .draws import pick_response_draws
 from .kernels import KERNELS, kernel_change, kernels_from, two_time
 from .lagged import lagged_sweep
-from .response import response_chunk, response_estimate
+from .response import probe_estimate, response_chunk, response_estimate
 
 # iterations discarded: the causal sweep, and the first iteration run under its kernels (whose
 # M_R comes from few draws: measured at T = 500, the spread of gen_error(100) over solver seeds
@@ -196,10 +196,11 @@ class _Solver:
                 self.m0, self.rng, o.response_dtype, work=self.work, be=self.be)
         else:
             n_sweep = o.samples if self.old is not None else _burn_in_samples(o)
+            probe = o.response == "probe"
             new, m, loss, acc, tm, Dpaths = causal_sweep(
                 self.problem, self.training, self.old, gamma, n_sweep,
-                min(CAUSAL_RESPONSE_SAMPLES, o.samples), self.m0, self.rng, o.response_dtype,
-                MR_fixed=self.MR_next, n_store=n_sweep)
+                n_sweep if probe else min(CAUSAL_RESPONSE_SAMPLES, o.samples), self.m0,
+                self.rng, o.response_dtype, MR_fixed=self.MR_next, n_store=n_sweep, probe=probe)
         t0 = time.perf_counter()
         self.last = two_time(self.problem, self.training, new, m, self.m0)
         tm["two_time"] = time.perf_counter() - t0
@@ -235,10 +236,16 @@ class _Solver:
         be, o = self.be, self.options
         Dpaths = be.asarray(Dpaths)
         score = be.to_numpy(be.einsum("kn,kn->n", Dpaths, Dpaths))
-        pick, w = pick_response_draws(score, o.response_samples, self.rng)
-        est = response_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
-                                Dpaths[:, be.asarray(pick)], o.response_dtype, weights=w,
-                                work=self.work, be=be)
+        if o.response == "probe":
+            pick, w = pick_response_draws(score, o.samples, self.rng)
+            est = probe_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
+                                 Dpaths[:, be.asarray(pick)], self.rng, o.response_dtype,
+                                 weights=w, work=self.work, be=be)
+        else:
+            pick, w = pick_response_draws(score, o.response_samples, self.rng)
+            est = response_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
+                                    Dpaths[:, be.asarray(pick)], o.response_dtype, weights=w,
+                                    work=self.work, be=be)
         mixed = o.damping < 1.0 and (len(self.runs) > 1 or self.warm)
         return (1 - o.damping) * new["M_R"] + o.damping * est if mixed else est
 
