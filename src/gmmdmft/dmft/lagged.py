@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 from scipy.linalg import cholesky
+from scipy.linalg.blas import dsyrk
 
 from .._backend import NUMPY
 from .._validation import DivergenceError
@@ -15,7 +16,8 @@ from .draws import Draws
 
 
 def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
-                  m0: float, rng, G_dtype, block: int = 64, work: dict | None = None, be=NUMPY):
+                  m0: float, rng, G_dtype, block: int = 64, work: dict | None = None, be=NUMPY,
+                  root=None):
     """One sweep of N fresh draws under the previous iterate's M_C and M_R (the fast iteration).
 
     lamhat and mu stay causal (estimated at time k from the draws at time k, O(N) each), while
@@ -23,7 +25,8 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     known in advance, so each block of ``block`` time steps costs one matrix product for the
     noise (xi = L Z with L the Cholesky factor of M_C, docs/theory.md, "Solver") and one for the memory from
     earlier blocks, and the new M_C is one product F F^T after the sweep. Only the memory sum
-    inside a block is a matrix-vector product per step. ``be``: array backend (_backend).
+    inside a block is a matrix-vector product per step. ``be``: array backend (_backend);
+    ``root``: :func:`noise_root` of ``old["M_C"]`` when the caller has it already.
     Returns (kernels, m, training loss, training accuracy, timings, D paths of all draws).
     """
     T = training.steps
@@ -51,7 +54,7 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     ops = None if be is NUMPY else be  # the loss's own numpy path, or the backend's functions
     t1 = tic()
     timing["process"] += t1 - t0
-    root, causal = noise_root(old["M_C"])
+    root, causal = noise_root(old["M_C"]) if root is None else root
     root = be.asarray(root)
     Z = be.normal(rng, work, "Z", (T, N))
     timing["noise"] += tic() - t1
@@ -105,12 +108,24 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     acc[T] = be.item((problem.correct(y, r)).sum()) / N
     t1 = tic()
     timing["process"] += t1 - t0
-    MC_est = (alpha * Delta / N) * be.to_numpy(Fh @ Fh.T)
-    b_mix, a_mix = np.sqrt(gamma), np.sqrt(keep)
-    MC = np.outer(b_mix, b_mix) * MC_est + np.outer(a_mix, a_mix) * old["M_C"]
+    MC = gram(Fh, alpha * Delta / N, be)
+    if np.any(keep > 0):  # mixed with the old kernel, as the noise paths would be
+        b_mix, a_mix = np.sqrt(gamma), np.sqrt(keep)
+        MC *= np.outer(b_mix, b_mix)
+        MC += np.outer(a_mix, a_mix) * old["M_C"]
     timing["M_C"] += tic() - t1
     kernels = dict(lamhat=lamhat, mu=mu, M_C=MC, M_R=old["M_R"])
     return kernels, m, loss, acc, timing, Dh
+
+
+def gram(F, scale, be=NUMPY):
+    """scale * F F^T (T x T, numpy float64) for F (T x N): one symmetric rank-N update (syrk,
+    half the multiply-adds of the general product) on numpy, the product on other backends."""
+    if be is not NUMPY or F.dtype != np.float64:
+        return scale * be.to_numpy(F @ F.T).astype(np.float64)
+    C = dsyrk(scale, F.T, trans=1)  # F.T is Fortran-ordered: no copy; fills the upper triangle
+    C += np.triu(C, 1).T
+    return C.T  # symmetric: the C-ordered view
 
 
 def noise_root(MC):

@@ -94,7 +94,7 @@ def response_chunk(T: int, NR: int, item: int, chunk_bytes: int = 2**28, min_chu
 
 
 def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=None,
-                   block: int = 64, tri_block: int = 64, work: dict | None = None, be=NUMPY,
+                   block: int = 64, tri_block: int = 128, work: dict | None = None, be=NUMPY,
                    signs=None):
     """Estimate M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from random-probe tangents of the
     stored D paths (T x N), each draw weighted by ``weights`` (default 1).
@@ -117,8 +117,8 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
     weight response), where it is of the order of the draw-to-draw variance itself.
 
     Cost: the memory sum from earlier blocks of ``block`` steps is one matrix product per
-    block (N T^2 multiply-adds in all), the estimate one product per ``tri_block`` rows over
-    the lower triangle (N T^2 / 2 more); the buffers (T + 1 by N, twice) live in ``work``.
+    block (N T^2 / 2 multiply-adds in all), the estimate one product per ``tri_block`` kick
+    times over the lower triangle (N T^2 / 2 more); the buffers (T + 1 by N, twice) live in ``work``.
     ``Dpaths`` and the work are arrays of the backend ``be``; the estimate comes back as numpy.
     ``signs`` (T x N, +-1) replaces the random probes: with N / T copies of each draw and the
     rows of a Hadamard matrix as their signs the estimate is exact (a test of the algebra).
@@ -137,9 +137,9 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
     if weights is not None:
         Y *= be.asarray(np.asarray(weights)[None, :], dtype=G_dtype)
     est = np.zeros((T, T))
-    for K0 in range(0, T, tri_block):
-        K1 = min(T, K0 + tri_block)
-        est[K0:K1, :K1] = be.to_numpy(Y[K0:K1] @ W[:K1].T)
+    for J0 in range(0, T, tri_block):  # by blocks of kick times j, rows k >= j only
+        J1 = min(T, J0 + tri_block)
+        est[J0:, J0:J1] = be.to_numpy(Y[J0:] @ W[J0:J1].T)
     return (alpha * Delta**2 / N) * np.tril(est, -1)
 
 

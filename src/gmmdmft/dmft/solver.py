@@ -34,8 +34,8 @@ from ..result import OBSERVABLES, Result
 from ..training import Training
 from .causal import causal_sweep
 from .draws import pick_response_draws
-from .kernels import KERNELS, kernel_change, kernels_from, two_time
-from .lagged import lagged_sweep
+from .kernels import KERNELS, equal_time, kernel_change, kernels_from, two_time
+from .lagged import lagged_sweep, noise_root
 from .response import probe_estimate, response_chunk, response_estimate
 
 # iterations discarded: the causal sweep, and the first iteration run under its kernels (whose
@@ -180,7 +180,9 @@ class _Solver:
         self.err = float("inf")
         self.done = False
         self.curves = None
-        self.last = None  # (Rw, P0, C) of the last iteration
+        self.last = None  # (kernels, m) of the last iteration, for C(t, t') at the end
+        self.root = None  # the noise root of self.old["M_C"], for the next lagged sweep
+        self.norm = None
         self.t_start = time.perf_counter()
 
     def iterate(self) -> None:
@@ -193,7 +195,7 @@ class _Solver:
         if kind == "lagged":
             new, m, loss, acc, tm, Dpaths = lagged_sweep(
                 self.problem, self.training, dict(self.old, M_R=self.MR_next), gamma, o.samples,
-                self.m0, self.rng, o.response_dtype, work=self.work, be=self.be)
+                self.m0, self.rng, o.response_dtype, work=self.work, be=self.be, root=self.root)
         else:
             n_sweep = o.samples if self.old is not None else _burn_in_samples(o)
             probe = o.response == "probe"
@@ -202,8 +204,12 @@ class _Solver:
                 n_sweep if probe else min(CAUSAL_RESPONSE_SAMPLES, o.samples), self.m0,
                 self.rng, o.response_dtype, MR_fixed=self.MR_next, n_store=n_sweep, probe=probe)
         t0 = time.perf_counter()
-        self.last = two_time(self.problem, self.training, new, m, self.m0)
-        tm["two_time"] = time.perf_counter() - t0
+        self.root = noise_root(new["M_C"])  # of the next sweep's M_C; C(t, t) needs it too
+        t1 = time.perf_counter()
+        tm["noise"] += t1 - t0
+        self.last = (new, m)
+        self.norm = equal_time(self.problem, self.training, new, m, self.m0, self.root[0])
+        tm["two_time"] = time.perf_counter() - t1
         self.runs.append(self._observables(m, loss, acc))
         self.changes.append(kernel_change(self.old, new) if self.old is not None else float("nan"))
         self.old, self.T_known = new, T
@@ -221,7 +227,7 @@ class _Solver:
         self.per_iteration.append(tm)
 
     def _observables(self, m, loss, acc) -> np.ndarray:
-        norm = np.diagonal(self.last[2]).copy()
+        norm = self.norm
         gen = self.problem.gen_error(m, norm)
         eta = self.training.eta
         for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
@@ -269,7 +275,7 @@ class _Solver:
                      timing=timing, timing_per_iteration=self.per_iteration, steps=self.T)
         extras = {}
         if return_kernels:
-            Rw, P0, C = self.last
+            Rw, P0, C = two_time(self.problem, self.training, *self.last, self.m0)
             extras = dict(C=C, R=Rw, P0=P0, **{k: self.old[k] for k in KERNELS})
         return Result(t=self.training.times, method="dmft", params=params, status=status,
                       message=message, stats=stats, extras=extras, **self.curves)
