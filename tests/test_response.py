@@ -51,19 +51,22 @@ def test_tangents_are_responses_to_kicks_scaled_by_D(block):
     np.testing.assert_allclose(X, want, rtol=1e-12, atol=1e-14)
 
 
-def test_probe_estimate_with_hadamard_signs_is_exact():
+@pytest.mark.parametrize("chunk", [None, 20])
+def test_probe_estimate_with_hadamard_signs_is_exact(chunk):
     """Copies of each draw carrying the T rows of a Hadamard matrix as signs average the sign
     products sum_p w_i w_j to T delta_ij exactly: the probe estimate must then equal the
-    propagated one (same draws, same weights) to rounding."""
+    propagated one (same draws, same weights) to rounding, also when the 96 copies go through
+    in chunks of 20 (the last one padded)."""
     T, n = TRAINING.steps, 3
     D, MR, lamhat = _inputs(T, n)
     w = np.array([0.7, 1.4, 1.1])
     want = response_estimate(PROBLEM, TRAINING, lamhat, MR, D, "float64", weights=w)
     H = hadamard(T).astype(float)  # H H^T = T I
-    Dc = np.repeat(D, T, axis=1)
+    pick = np.repeat(np.arange(n), T)  # T copies of each draw, by column index
     signs = np.tile(H, (1, n))  # copy p of draw m carries column p of H
-    got = probe_estimate(PROBLEM, TRAINING, lamhat, MR, Dc, None, "float64",
-                         weights=np.repeat(w, T), signs=signs, block=7, tri_block=5)
+    chunk_kw = {} if chunk is None else dict(chunk_bytes=chunk * 3 * (T + 1) * 8, min_chunk=1)
+    got = probe_estimate(PROBLEM, TRAINING, lamhat, MR, D, None, "float64", pick=pick,
+                         weights=np.repeat(w, T), signs=signs, block=7, tri_block=5, **chunk_kw)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13 * np.abs(want).max())
 
 

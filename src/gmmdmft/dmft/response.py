@@ -87,17 +87,22 @@ def response_chunk(T: int, NR: int, item: int, chunk_bytes: int = 2**28, min_chu
     (fewer make the per-step Python work dominate at large T), as equal chunks as possible (the
     last one is padded with D = 0 draws, which add nothing) so that one buffer serves them all:
     on this machine the first touch of fresh pages costs as much as the arithmetic done on them."""
-    c_max = int(min(NR, max(min_chunk, chunk_bytes // max(1, (T + 1) * T * item))))
-    n_chunks = -(-NR // c_max)
-    return -(-NR // n_chunks)
+    return equal_chunks(NR, (T + 1) * T * item, chunk_bytes, min_chunk)
 
 
+def equal_chunks(n: int, per_draw: int, chunk_bytes: int, min_chunk: int) -> int:
+    """Draws per chunk: ``chunk_bytes`` / ``per_draw`` bytes, at least ``min_chunk``, at most
+    ``n``, evened out over the chunks needed."""
+    c_max = int(min(n, max(min_chunk, chunk_bytes // max(1, per_draw))))
+    n_chunks = -(-n // c_max)
+    return -(-n // n_chunks)
 
 def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=None,
-                   block: int = 64, tri_block: int = 128, work: dict | None = None, be=NUMPY,
-                   signs=None):
+                   pick=None, block: int = 64, tri_block: int = 128, chunk_bytes: int = 2**28,
+                   min_chunk: int = 256, work: dict | None = None, be=NUMPY, signs=None):
     """Estimate M_R[k, j] = alpha Delta^2 <D_k G[k, j] D_j> from random-probe tangents of the
-    stored D paths (T x N), each draw weighted by ``weights`` (default 1).
+    stored D paths (T x N), each draw weighted by ``weights`` (default 1); ``pick``: the
+    columns of ``Dpaths`` to use (repeats allowed; default all), ``weights`` then per pick.
 
     Every draw n gets a probe w_n of T independent random signs (Rademacher, drawn by ``rng``)
     and propagates it through its linearised dynamics under the *given* M_R (the forward form
@@ -118,29 +123,43 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
 
     Cost: the memory sum from earlier blocks of ``block`` steps is one matrix product per
     block (N T^2 / 2 multiply-adds in all), the estimate one product per ``tri_block`` kick
-    times over the lower triangle (N T^2 / 2 more); the buffers (T + 1 by N, twice) live in ``work``.
-    ``Dpaths`` and the work are arrays of the backend ``be``; the estimate comes back as numpy.
-    ``signs`` (T x N, +-1) replaces the random probes: with N / T copies of each draw and the
-    rows of a Hadamard matrix as their signs the estimate is exact (a test of the algebra).
+    times over the lower triangle (N T^2 / 2 more). The draws go through in chunks of about
+    ``chunk_bytes`` of buffers, at least ``min_chunk`` draws (:func:`equal_chunks`; kept in
+    ``work``), so the memory
+    does not grow with N. ``Dpaths`` and the work are arrays of the backend ``be``; the
+    estimate comes back as numpy. ``signs`` (T x N, +-1) replaces the random probes: with N / T
+    copies of each draw and the rows of a Hadamard matrix as their signs the estimate is exact
+    (a test of the algebra).
     """
-    T, N = Dpaths.shape
-    eta, Delta, alpha = training.eta, problem.delta, problem.alpha
-    D = be.asarray(Dpaths, dtype=G_dtype)
-    if signs is None:
-        W = rademacher(rng, be, be.buffer(work, "W", (T, N), G_dtype), G_dtype)
-    else:
-        W = be.asarray(signs, dtype=G_dtype)
-    X = tangents(problem, training, lamhat, MR, D, W, be.buffer(work, "X", (T + 1, N), G_dtype),
-                 block, be)
-    Y = X[:T]  # overwritten by weight_n D_k x[k]
-    Y *= D
-    if weights is not None:
-        Y *= be.asarray(np.asarray(weights)[None, :], dtype=G_dtype)
+    T = Dpaths.shape[0]
+    cols = np.arange(Dpaths.shape[1]) if pick is None else np.asarray(pick)
+    N = cols.size
+    w = np.ones(N) if weights is None else np.asarray(weights, dtype=float)
+    item = np.dtype(G_dtype).itemsize
+    nc = equal_chunks(N, 3 * (T + 1) * item, chunk_bytes, min_chunk)  # X, W and D of a draw
+    D = be.buffer(work, "probe_D", (T, nc), G_dtype)
+    W = be.buffer(work, "probe_W", (T, nc), G_dtype)
+    X = be.buffer(work, "probe_X", (T + 1, nc), G_dtype)
+    wc = np.zeros(nc)
     est = np.zeros((T, T))
-    for J0 in range(0, T, tri_block):  # by blocks of kick times j, rows k >= j only
-        J1 = min(T, J0 + tri_block)
-        est[J0:, J0:J1] = be.to_numpy(Y[J0:] @ W[J0:J1].T)
-    return (alpha * Delta**2 / N) * np.tril(est, -1)
+    for c0 in range(0, N, nc):
+        n = min(nc, N - c0)
+        here = be.asarray(cols[c0:c0 + n])
+        D[:, :n] = Dpaths[:, here]
+        D[:, n:] = 0.0  # padding draws: no kicks, no contribution
+        wc[:n], wc[n:] = w[c0:c0 + n], 0.0
+        if signs is None:
+            rademacher(rng, be, W, G_dtype)
+        else:
+            W[:, :n] = be.asarray(signs[:, c0:c0 + n], dtype=G_dtype)
+        tangents(problem, training, lamhat, MR, D, W, X, block, be)
+        Y = X[:T]  # overwritten by weight_n D_k x[k]
+        Y *= D
+        Y *= be.asarray(wc[None, :], dtype=G_dtype)
+        for J0 in range(0, T, tri_block):  # by blocks of kick times j, rows k >= j only
+            J1 = min(T, J0 + tri_block)
+            est[J0:, J0:J1] += be.to_numpy(Y[J0:] @ W[J0:J1].T)
+    return (problem.alpha * problem.delta**2 / N) * np.tril(est, -1)
 
 
 def rademacher(rng, be, out, dtype):

@@ -245,8 +245,8 @@ class _Solver:
         if o.response == "probe":
             pick, w = pick_response_draws(score, o.samples, self.rng)
             est = probe_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
-                                 Dpaths[:, be.asarray(pick)], self.rng, o.response_dtype,
-                                 weights=w, work=self.work, be=be)
+                                 Dpaths, self.rng, o.response_dtype, weights=w, pick=pick,
+                                 work=self.work, be=be)
         else:
             pick, w = pick_response_draws(score, o.response_samples, self.rng)
             est = response_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
