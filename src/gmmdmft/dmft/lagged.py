@@ -38,7 +38,8 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     t0 = tic()
     dr = Draws(problem, training, N, m0, rng)
     y, u = be.asarray(dr.y), be.asarray(dr.u)
-    MRe = be.asarray(eta**2 * np.tril(old["M_R"], -1))
+    MR = be.asarray(old["M_R"])  # strictly lower triangular (every estimate of M_R is)
+    eta2 = eta**2
     lamhat = np.empty(T)
     mu = np.empty(T)
     m = np.empty(T + 1)
@@ -66,7 +67,9 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
         t1 = tic()
         timing["noise"] += t1 - t0
         if K0 > 0:  # memory from earlier blocks, one GEMM for the block (BLAS-3)
-            xi += MRe[K0:K1, :K0] @ H[:K0]
+            mem = MR[K0:K1, :K0] @ H[:K0]
+            mem *= eta2
+            xi += mem
         t0 = tic()
         timing["memory"] += t0 - t1
         with be.small_products():
@@ -91,7 +94,7 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
                 F *= eta * sqD
                 h -= F
                 if k > K0:
-                    h += MRe[k, K0:k] @ H[K0:k]
+                    h += eta2 * (MR[k, K0:k] @ H[K0:k])
                 if training.stochastic:
                     s = training.next_batch(rng, s)
         finite = be.to_numpy(be.einsum("kn->k", H[K0 + 1:K1 + 1]))
@@ -123,9 +126,13 @@ def gram(F, scale, be=NUMPY):
     half the multiply-adds of the general product) on numpy, the product on other backends."""
     if be is not NUMPY or F.dtype != np.float64:
         return scale * be.to_numpy(F @ F.T).astype(np.float64)
-    C = dsyrk(scale, F.T, trans=1)  # F.T is Fortran-ordered: no copy; fills the upper triangle
-    C += np.triu(C, 1).T
-    return C.T  # symmetric: the C-ordered view
+    C = dsyrk(scale, F.T, trans=1).T  # F.T is Fortran-ordered: no copy; C's lower triangle
+    T = C.shape[0]
+    for i0 in range(0, T, 256):  # the upper triangle from the lower one, in place
+        i1 = min(T, i0 + 256)
+        C[i0:i1, i1:] = C[i1:, i0:i1].T
+        C[i0:i1, i0:i1] = np.tril(C[i0:i1, i0:i1]) + np.tril(C[i0:i1, i0:i1], -1).T
+    return C
 
 
 def noise_root(MC):

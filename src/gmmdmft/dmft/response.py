@@ -159,7 +159,10 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
         for J0 in range(0, T, tri_block):  # by blocks of kick times j, rows k >= j only
             J1 = min(T, J0 + tri_block)
             est[J0:, J0:J1] += be.to_numpy(Y[J0:] @ W[J0:J1].T)
-    return (problem.alpha * problem.delta**2 / N) * np.tril(est, -1)
+    for k in range(T):  # the strict lower triangle, in place (no T x T temporaries)
+        est[k, k:] = 0.0
+    est *= problem.alpha * problem.delta**2 / N
+    return est
 
 
 def rademacher(rng, be, out, dtype):
