@@ -104,7 +104,7 @@ def cost_model(T, N, NR, block=64, rblock=128, rsub=32, g_item=4, response="prop
     counted from the loops of gmmdmft.dmft (lagged_sweep with time blocks ``block``; M_R by
     response_estimate with blocks ``rblock`` and sub-blocks ``rsub``, N_R = ``NR`` draws, or
     with ``response="probe"`` by probe_estimate with ``picks`` probes (default 2 N); the
-    noise root's Cholesky and C(t, t) by equal_time)."""
+    noise root's Cholesky and C(t, t) by equal_time, both timed as two_time)."""
     c = {p: dict(flops=0.0, bytes=0.0, normals=0.0, trans=0.0, dtype="float64") for p in PHASES}
     for K0 in range(0, T, block):
         K1 = min(T, K0 + block)
@@ -146,10 +146,10 @@ def cost_model(T, N, NR, block=64, rblock=128, rsub=32, g_item=4, response="prop
     if response == "probe":
         mr["flops"], mr["bytes"] = probe_cost(T, 2 * N if picks is None else picks, block,
                                               tri_block, g_item)
-    c["noise"]["flops"] += T**3 / 3.0  # the Cholesky factor of M_C (the noise root)
-    c["noise"]["bytes"] += 8.0 * T * T
-    c["two_time"]["flops"] = float(T + 1) ** 3  # one triangular solve, T + 1 right-hand sides
-    c["two_time"]["bytes"] = 8.0 * 3 * T * T
+    # the Cholesky factor of M_C (the next noise root) and one triangular solve with T + 1
+    # right-hand sides for C(t, t)
+    c["two_time"]["flops"] = T**3 / 3.0 + float(T + 1) ** 3
+    c["two_time"]["bytes"] = 8.0 * 4 * T * T
     return c
 
 

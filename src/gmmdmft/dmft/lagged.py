@@ -23,8 +23,8 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     lamhat and mu stay causal (estimated at time k from the draws at time k, O(N) each), while
     the noise xi is drawn from the previous M_C and the memory sum uses the previous M_R: both
     known in advance, so each block of ``block`` time steps costs one matrix product for the
-    noise (xi = L Z with L the Cholesky factor of M_C, docs/theory.md, "Solver") and one for the memory from
-    earlier blocks, and the new M_C is one product F F^T after the sweep. Only the memory sum
+    noise (xi = L Z with L the Cholesky factor of M_C, docs/theory.md, "Solver") and one for
+    the memory from earlier blocks, and the new M_C is one product F F^T after the sweep. Only the memory sum
     inside a block is a matrix-vector product per step. ``be``: array backend (_backend);
     ``root``: :func:`noise_root` of ``old["M_C"]`` when the caller has it already.
     Returns (kernels, m, training loss, training accuracy, timings, D paths of all draws).
@@ -38,14 +38,18 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     t0 = tic()
     dr = Draws(problem, training, N, m0, rng)
     y, u = be.asarray(dr.y), be.asarray(dr.u)
-    MR = be.asarray(old["M_R"])  # strictly lower triangular (every estimate of M_R is)
+    # the stored history of h, the white noise and the products with them in the precision of
+    # the responses (float32 by default: rounding far below the Monte-Carlo noise, half the
+    # bytes and twice the product rate); the current h and F, and M_C, stay float64
+    MR = be.asarray(old["M_R"], dtype=G_dtype)  # strictly lower (every estimate of M_R is)
     eta2 = eta**2
     lamhat = np.empty(T)
     mu = np.empty(T)
     m = np.empty(T + 1)
     m[0] = m0
-    H = be.buffer(work, "H", (T + 1, N), "float64")
-    H[0] = be.asarray(dr.h_init)
+    H = be.buffer(work, "H", (T + 1, N), G_dtype)
+    h = be.asarray(dr.h_init)  # h at the current step, float64
+    H[0] = h
     Fh = be.buffer(work, "F", (T, N), "float64")
     Dh = be.buffer(work, "D", (T, N), G_dtype)
     loss = np.empty(T + 1)
@@ -56,8 +60,8 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     t1 = tic()
     timing["process"] += t1 - t0
     root, causal = noise_root(old["M_C"]) if root is None else root
-    root = be.asarray(root)
-    Z = be.normal(rng, work, "Z", (T, N))
+    root = be.asarray(root, dtype=G_dtype)
+    Z = white_noise(rng, work, (T, N), G_dtype, be)
     timing["noise"] += tic() - t1
     for K0 in range(0, T, block):
         K1 = min(T, K0 + block)
@@ -74,7 +78,7 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
         timing["memory"] += t0 - t1
         with be.small_products():
             for k in range(K0, K1):
-                r = sqD * H[k] + m[k] * u
+                r = sqD * h + m[k] * u
                 value, F, D = problem.terms(y, r, ops)
                 loss[k] = be.item(value.mean())
                 acc[k] = be.item((problem.correct(y, r)).sum()) / N
@@ -87,14 +91,13 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
                 lamhat[k] = gamma[k] * alpha * Delta * be.item(D.mean()) + keep[k] * old["lamhat"][k]
                 mu[k] = gamma[k] * alpha * be.item(be.einsum("n,n", u, F)) / N + keep[k] * old["mu"][k]
                 m[k + 1] = m[k] - eta * (lam * m[k] + mu[k])
-                h = H[k + 1]
-                h[...] = H[k]
-                h *= 1.0 - eta * (lam + lamhat[k])
+                h = h * (1.0 - eta * (lam + lamhat[k]))
                 h += xi[k - K0]
                 F *= eta * sqD
                 h -= F
                 if k > K0:
                     h += eta2 * (MR[k, K0:k] @ H[K0:k])
+                H[k + 1] = h
                 if training.stochastic:
                     s = training.next_batch(rng, s)
         finite = be.to_numpy(be.einsum("kn->k", H[K0 + 1:K1 + 1]))
@@ -106,7 +109,7 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
                 f"use a smaller eta (now {eta:g}) or more damping")
         timing["process"] += tic() - t0
     t0 = tic()
-    r = sqD * H[T] + m[T] * u
+    r = sqD * h + m[T] * u
     loss[T] = be.item(problem.terms(y, r, ops)[0].mean())
     acc[T] = be.item((problem.correct(y, r)).sum()) / N
     t1 = tic()
@@ -119,6 +122,14 @@ def lagged_sweep(problem, training, old: dict, gamma: np.ndarray, N: int,
     timing["M_C"] += tic() - t1
     kernels = dict(lamhat=lamhat, mu=mu, M_C=MC, M_R=old["M_R"])
     return kernels, m, loss, acc, timing, Dh
+
+
+def white_noise(rng, work, shape, dtype, be=NUMPY):
+    """Standard normals of ``dtype`` drawn by the numpy ``rng`` on the host (the same numbers
+    on every backend), in a buffer of ``work``; on the backend's device."""
+    host = NUMPY.buffer(work if be is NUMPY else None, "Z", shape, dtype)
+    rng.standard_normal(out=host, dtype=host.dtype)
+    return host if be is NUMPY else be.asarray(host)
 
 
 def gram(F, scale, be=NUMPY):
