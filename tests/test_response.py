@@ -130,3 +130,25 @@ def test_solver_probe_and_propagate_agree_within_errors():
         x, y = getattr(a, name)[1:], getattr(b, name)[1:]
         sigma = np.hypot(getattr(a, name + "_sem")[1:], getattr(b, name + "_sem")[1:])
         assert np.all(np.abs(x - y) <= 4 * sigma + 1e-12), (name, np.max(np.abs(x - y) / sigma))
+
+
+def test_equal_time_is_the_diagonal_of_two_time():
+    """C(t, t) from one triangular solve with the noise root equals the diagonal of the full
+    C(t, t') up to the jitter of the root (1e-9 of the largest diagonal of M_C added to M_C):
+    the difference lies in [0, eta^2 jitter sum_j Rw[k, j]^2] up to rounding."""
+    from gmmdmft.dmft.kernels import equal_time, two_time
+    from gmmdmft.dmft.lagged import gram, noise_root
+
+    T = TRAINING.steps
+    D, MR, lamhat = _inputs(T, 50)
+    F = np.random.default_rng(2).standard_normal((T, 50)).cumsum(axis=0)
+    MC = gram(F, 0.01)
+    np.testing.assert_allclose(MC, 0.01 * F @ F.T, rtol=1e-12, atol=1e-14 * np.abs(MC).max())
+    kernels = dict(lamhat=lamhat, mu=np.zeros(T), M_C=MC, M_R=MR * 0.1)
+    m = np.linspace(0.0, 1.0, T + 1)
+    Rw, _, C = two_time(PROBLEM, TRAINING, kernels, m, 0.05)
+    got = equal_time(PROBLEM, TRAINING, kernels, m, 0.05, noise_root(MC)[0])
+    jitter = TRAINING.eta**2 * 1e-9 * np.max(np.diagonal(MC)) * np.sum(Rw**2, axis=1)
+    err = got - np.diagonal(C)
+    assert np.all(err >= -1e-12 * np.diagonal(C))  # the jitter only adds variance
+    assert np.all(err <= jitter * (1 + 1e-6) + 1e-12 * np.diagonal(C)), np.max(err / jitter)
