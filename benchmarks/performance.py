@@ -417,7 +417,7 @@ def report(res):
         if pairs:
             print("\nprobe against propagate, same run (later iteration; M_R phase): "
                   + "; ".join(f"T = {c['T']}: {d['lagged'] / c['lagged']:.1f}x, "
-                              f"M_R {d['phases']['M_R'] / max(c['phases']['M_R'], 1e-9):.0f}x"
+                              f"M_R {d['phases']['M_R'] / max(c['phases']['M_R'], 1e-9):.1f}x"
                               for c, d in pairs))
         print()
     for lr in res.get("long", []):

@@ -47,7 +47,8 @@ class DMFTOptions(Declared):
     samples: int = param(20000, "int", "Draws N of the effective process per iteration "
                          "(rounded up to even).", lo=2, hi=10**9)
     response_samples: int = param(1000, "int", "Draws (of the N, importance-sampled) whose "
-                                  "responses estimate M_R (2 ... N).", lo=2)
+                                  "responses estimate M_R with response = propagate (2 ... N).",
+                                  lo=2)
     damping: float = param(1.0, "real", "Kernel mixing in (0, 1]; 1 makes iterations "
                            "independent replicas.", lo=0, hi=1, lo_open=True)
     max_iter: int = param(12, "int", "Maximum number of iterations; the first two are burn-in.",
@@ -62,9 +63,13 @@ class DMFTOptions(Declared):
     d: int | None = param(None, "int", "Models with the w -> -w symmetry, without m0: start from "
                           "m(0) = sqrt(2R/(pi d)) of dimension d.", lo=1, optional=True)
     response_dtype: str = param("float32", "choice", "Precision of the per-draw responses "
-                                "behind M_R (float64 makes the backends agree to rounding).",
+                                "behind M_R and of the stored h and noise paths of the fast "
+                                "iterations (float64 makes the backends agree to rounding).",
                                 choices=DTYPES)
-    response: str = param("propagate", "choice", "Estimate of M_R: probe (random-sign tangents of all draws, O(samples T^2)) or propagate (full responses of response_samples draws, O(response_samples T^3)).", choices=("probe", "propagate"))
+    response: str = param("probe", "choice", "Estimate of M_R: probe (random-sign tangents of "
+                          "all draws, cost ~ samples T^2) or propagate (the full responses of "
+                          "response_samples draws, ~ response_samples T^3).",
+                          choices=("probe", "propagate"))
     lagged: bool = param(True, "bool", "Iterations after the first run under the previous M_C "
                          "and M_R (matrix products); false: all-causal sweeps (slow cross-check).")
     backend: str | None = param(None, "choice", "Array library of the fast iterations.",
