@@ -9,7 +9,7 @@ from scipy.linalg import hadamard
 import gmmdmft as g
 from gmmdmft import dmft
 from gmmdmft.dmft.exact import solve_square_gd
-from gmmdmft.dmft.response import probe_estimate, response_estimate, tangents
+from gmmdmft.dmft.response import probe_estimate, response_estimate, tangent_terms, tangents
 
 PROBLEM = g.Problem(alpha=2, delta=0.5, lam=0.1)
 TRAINING = g.Training("gd", eta=0.2, t_max=6.4, R=0.01)  # T = 32
@@ -45,7 +45,8 @@ def test_tangents_are_responses_to_kicks_scaled_by_D(block):
     T, N = TRAINING.steps, 6
     D, MR, lamhat = _inputs(T, N)
     W = np.random.default_rng(4).standard_normal((T, N))
-    X = tangents(PROBLEM, TRAINING, lamhat, MR, D, W, np.zeros((T + 1, N)), block=block)
+    terms = tangent_terms(PROBLEM, TRAINING, lamhat, MR, "float64")
+    X = tangents(PROBLEM, TRAINING, terms, D, W, np.zeros((T + 1, N)), block=block)
     G = _responses(PROBLEM, TRAINING, lamhat, MR, D)
     want = np.einsum("nkj,jn,jn->kn", G, D, W)
     np.testing.assert_allclose(X, want, rtol=1e-12, atol=1e-14)

@@ -141,6 +141,7 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
     W = be.buffer(work, "probe_W", (T, nc), G_dtype)
     X = be.buffer(work, "probe_X", (T + 1, nc), G_dtype)
     wc = np.zeros(nc)
+    terms = tangent_terms(problem, training, lamhat, MR, G_dtype, be)
     est = np.zeros((T, T))
     for c0 in range(0, N, nc):
         n = min(nc, N - c0)
@@ -152,7 +153,7 @@ def probe_estimate(problem, training, lamhat, MR, Dpaths, rng, G_dtype, weights=
             rademacher(rng, be, W, G_dtype)
         else:
             W[:, :n] = be.asarray(signs[:, c0:c0 + n], dtype=G_dtype)
-        tangents(problem, training, lamhat, MR, D, W, X, block, be)
+        tangents(problem, training, terms, D, W, X, block, be)
         Y = X[:T]  # overwritten by weight_n D_k x[k]
         Y *= D
         Y *= be.asarray(wc[None, :], dtype=G_dtype)
@@ -179,15 +180,24 @@ def rademacher(rng, be, out, dtype):
     return out
 
 
-def tangents(problem, training, lamhat, MR, D, W, X, block: int = 64, be=NUMPY):
+def tangent_terms(problem, training, lamhat, MR, dtype, be=NUMPY):
+    """(eta^2 M_R strictly lower, 1 - eta (lam + lamhat) as a column), in ``dtype`` on the
+    backend: the deterministic coefficients of :func:`tangents`."""
+    eta = training.eta
+    MRe = np.tril(np.asarray(MR, dtype=dtype), -1)
+    MRe *= eta**2
+    base = (1.0 - eta * (problem.lam + lamhat))[:, None].astype(dtype)
+    return be.asarray(MRe, dtype=dtype), be.asarray(base, dtype=dtype)
+
+
+def tangents(problem, training, terms, D, W, X, block: int = 64, be=NUMPY):
     """X[k] = sum_{j<k} G[k, j] D_j W[j] for every draw (column), k = 0..T, written into
     ``X`` ((T + 1) x N, the dtype of the computation): the forward recursion of
-    :func:`probe_estimate`, with the memory from earlier blocks of ``block`` steps as one
-    matrix product per block."""
+    :func:`probe_estimate` with the coefficients ``terms`` (:func:`tangent_terms`), the memory
+    from earlier blocks of ``block`` steps as one matrix product per block."""
     T = D.shape[0]
-    eta, Delta = training.eta, problem.delta
-    MRe = be.asarray(eta**2 * np.tril(MR, -1), dtype=X.dtype)
-    base = be.asarray((1.0 - eta * (problem.lam + lamhat))[:, None], dtype=X.dtype)
+    MRe, base = terms
+    eta_delta = training.eta * problem.delta
     X[0] = 0.0
     for K0 in range(0, T, block):
         K1 = min(T, K0 + block)
@@ -198,7 +208,7 @@ def tangents(problem, training, lamhat, MR, D, W, X, block: int = 64, be=NUMPY):
         with be.small_products():
             for k in range(K0, K1):
                 x = X[k + 1]
-                x += (base[k] - (eta * Delta) * D[k]) * X[k]
+                x += (base[k] - eta_delta * D[k]) * X[k]
                 x += D[k] * W[k]
                 if k > K0:
                     x += MRe[k, K0:k] @ X[K0:k]
