@@ -1,4 +1,4 @@
-"""A deliberately straightforward numpy implementation of the DMFT sheet (the baseline).
+"""A deliberately straightforward numpy implementation of the DMFT equations of docs/theory.md (the baseline).
 
 Damped Picard iteration over the whole horizon, as the equations are written: each iteration
 draws the noise paths from the previous M_C (eigendecomposition), runs the effective process

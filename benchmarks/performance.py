@@ -13,7 +13,7 @@ roofline   one default solve at T = 500, N = 2e4 (GD, two clusters, alpha = 2, D
            cost model of the code (:func:`cost_model`), the floor
            max(FLOPs / rate, bytes / bandwidth) + draws / draw rate + sigmoid-log time,
            the measured time and floor / time.
-baseline   the deliberately straightforward implementation of the sheet (naive_dmft.py; M_R
+baseline   the deliberately straightforward implementation of the equations (naive_dmft.py; M_R
            from N_R = 1000 triangular solves) against the default solver, same N, at T = 500
            and T = 1000: seconds per iteration and the ratio, per steady-state iteration and
            for a whole 12-iteration solve.

@@ -14,7 +14,7 @@ from gmmdmft.result import OBSERVABLES
 
 
 def _plain_response_estimate(problem, training, lamhat, MR, D, w):
-    """M_R[k, j] = alpha Delta^2 <w D_k G[k, j] D_j>, G by the sheet's recursion, one draw at a
+    """M_R[k, j] = alpha Delta^2 <w D_k G[k, j] D_j>, G by the forward recursion of docs/theory.md "DMFT", one draw at a
     time, no blocking (the reference for the blocked BLAS-3 version)."""
     T, NR = D.shape
     eta, Delta = training.eta, problem.delta

@@ -152,7 +152,7 @@ def test_full_batch_persistent_sgd_is_gd():
     (dict(max_iter=0), "max_iter"),
     (dict(tol=-1), "tol"),
     (dict(tol=float("nan")), "tol"),
-    (dict(m0=-0.1), "m0"),
+    (dict(m0=-0.2), "m0"),  # |m0| > sqrt(R) = 0.1
     (dict(samples=10**9), "samples"),
 ])
 def test_bad_solver_options(kwargs, word):

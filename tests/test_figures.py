@@ -19,13 +19,15 @@ import pytest
 pytest.importorskip("matplotlib")
 
 import gmmdmft  # noqa: E402
-from gmmdmft import Problem, Training, figures  # noqa: E402
+from gmmdmft import DMFTOptions, Problem, SimulationOptions, Training  # noqa: E402
+from gmmdmft.runs import figures, panels  # noqa: E402
+from gmmdmft.runs.jobs import Job  # noqa: E402
 from gmmdmft.cli import main  # noqa: E402
 from gmmdmft.io import read_result  # noqa: E402
 from gmmdmft.result import CSV_COLUMNS, Result  # noqa: E402
 
 COUNTS = re.compile(r"(\d+) jobs: (\d+) computed, (\d+) from the cache")
-PANEL_DIR = Path(figures.__file__).parent / "panels"
+PANEL_DIR = Path(gmmdmft.__file__).parent / "panels"
 
 
 def run_subprocess(args, cwd):
@@ -73,7 +75,7 @@ def test_quick_all_writes_every_panel(quick_run):
     out, stdout, stderr = quick_run
     n_jobs, computed, reused = counts(stderr)
     assert computed == n_jobs > 0 and reused == 0
-    for name in figures.PANELS:
+    for name in panels.PANELS:
         png, pdf = out / f"{name}.png", out / f"{name}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert pdf.read_bytes()[:5] == b"%PDF-", name
@@ -86,17 +88,17 @@ def test_quick_all_writes_every_panel(quick_run):
             for f in files:
                 data = read_result(out / f)
                 for c in CSV_COLUMNS:
-                    assert np.all(np.isfinite(data[c])), (f, c)
-                assert data["meta"]["cache_key"] in f"{curve['dmft']['cache_key']} " + " ".join(
+                    assert np.all(np.isfinite(getattr(data, c))), (f, c)
+                assert data.meta["key"] in f"{curve['dmft']['cache_key']} " + " ".join(
                     s["cache_key"] for s in curve["simulations"])
-                assert data["t"][-1] <= manifest["t_max"] + 1e-9
+                assert data.t[-1] <= manifest["t_max"] + 1e-9
             assert curve["training"]["t_max"] == manifest["t_max"]
     # the printed table and summary.csv: one row per curve of every panel
     with open(out / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    n_curves = sum(len(json.loads((out / f"{p}.json").read_text())["curves"]) for p in figures.PANELS)
+    n_curves = sum(len(json.loads((out / f"{p}.json").read_text())["curves"]) for p in panels.PANELS)
     assert len(rows) == n_curves == 26
-    assert {r["panel"] for r in rows} == set(figures.PANELS)
+    assert {r["panel"] for r in rows} == set(panels.PANELS)
     for r in rows:
         assert 0 <= float(r["max_gap"]) <= 0.5 and math.isfinite(float(r["sem_combined"]))
     assert "max gap" in stdout and stdout.count("fig1-left") == 3
@@ -143,7 +145,7 @@ def test_recompute_ignores_the_cache(quick_run, capfd):
     assert rc == 0, stderr
     n_jobs, computed, reused = counts(stderr)
     assert computed == n_jobs > 0 and reused == 0
-    assert n_jobs == len(figures.plan([figures.load_panel(p, quick=True) for p in figures.FIGURES["1"]]))
+    assert n_jobs == len(panels.plan([panels.load_panel(p, quick=True) for p in panels.FIGURES["1"]]))
 
 
 def test_user_panel_file_reuses_unchanged_curves(quick_run, tmp_path, capfd):
@@ -174,7 +176,7 @@ def write_panel(tmp_path, old, new):
 BAD_PANELS = [
     ("[problem]\n", "[problem]\ncolour = 'red'\n", ("colour", "[problem]")),
     ("title =", "titel = 'x'\ntitle =", ("titel",)),
-    ("alpha = 2.0", "alpha = -1.0", ("alpha", "curve")),
+    ("alpha = 2.0", "alpha = -1.0", ("alpha = -1", "[problem]")),
     ("alpha = 2.0", "alpha = 'two'", ("alpha",)),
     ("b = 0.3\n", "b = 1.5\n", ("b =", "b = 0.3")),  # names the curve by its label
     ("inv_tau = 0.6\neta = 0.1", "tau = 2.0\ninv_tau = 0.6\neta = 0.1", ("inv_tau",)),
@@ -236,64 +238,72 @@ def test_bad_figure_argument_in_a_real_subprocess(tmp_path):
 # ------------------------------------------------------------------------ units
 def test_cache_key_depends_on_every_parameter(monkeypatch):
     p, t = Problem(alpha=2.0, delta=0.5), Training(algorithm="gd", t_max=10.0)
-    opts = dict(d=500, seeds=4, seed0=0, every=1, dtype="float64")
-    key = figures.cache_key("simulate", p, t, opts)
-    assert len(key) == 64
+    opts = SimulationOptions(d=500, seeds=4, seed0=0, every=1, dtype="float64")
+
+    def key(method, problem, training, options):
+        return Job(method, problem, training, options).key
+
+    k = key("simulate", p, t, opts)
+    assert len(k) == 64
     # same parameters (new, equal objects) -> same key; b=None and b=1 are the same GD
-    assert figures.cache_key("simulate", Problem(alpha=2, delta=0.5),
-                             Training(algorithm="gd", t_max=10, b=1.0), dict(opts)) == key
+    assert key("simulate", Problem(alpha=2, delta=0.5), Training(algorithm="gd", t_max=10, b=1.0),
+               opts.replace()) == k
+    # an option that cannot change the numbers is not in the key
+    assert key("simulate", p, t, opts.replace(seeds_together=1)) == k
     others = [
-        figures.cache_key("dmft", p, t, opts),
-        figures.cache_key("simulate", Problem(alpha=2.0, delta=0.4), t, opts),
-        figures.cache_key("simulate", Problem(alpha=2.0, delta=0.5, lam=0.1), t, opts),
-        figures.cache_key("simulate", p, Training(algorithm="gd", t_max=10.0, R=0.02), opts),
-        figures.cache_key("simulate", p, Training(algorithm="gd", t_max=20.0), opts),
-        figures.cache_key("simulate", p, Training(algorithm="gd", t_max=10.0, eta=0.1), opts),
-        figures.cache_key("simulate", p, t, {**opts, "d": 501}),
-        figures.cache_key("simulate", p, t, {**opts, "seeds": 5}),
-        figures.cache_key("simulate", p, t, {**opts, "seed0": 1}),
+        key("dmft", p, t, DMFTOptions()),
+        key("simulate", Problem(alpha=2.0, delta=0.4), t, opts),
+        key("simulate", Problem(alpha=2.0, delta=0.5, lam=0.1), t, opts),
+        key("simulate", Problem(alpha=2.0, delta=0.5, loss="square"), t, opts),
+        key("simulate", Problem(centers=(-1, 1), weights=(0.4, 0.6), labels=(-1, 1)), t, opts),
+        key("simulate", p, Training(algorithm="gd", t_max=10.0, R=0.02), opts),
+        key("simulate", p, Training(algorithm="gd", t_max=20.0), opts),
+        key("simulate", p, Training(algorithm="gd", t_max=10.0, eta=0.1), opts),
+        key("simulate", p, t, opts.replace(d=501)),
+        key("simulate", p, t, opts.replace(seeds=5)),
+        key("simulate", p, t, opts.replace(seed0=1)),
     ]
-    assert len(set(others + [key])) == len(others) + 1
-    monkeypatch.setattr(gmmdmft.io, "__version__", "999")  # where the key is made
-    assert figures.cache_key("simulate", p, t, opts) != key
+    assert len(set(others + [k])) == len(others) + 1
+    monkeypatch.setattr(gmmdmft.runs.jobs, "__version__", "999")  # where the key is made
+    assert key("simulate", p, t, opts) != k
 
 
 def test_builtin_panels_load_and_match_the_captions():
-    panels = {n: figures.load_panel(n) for n in figures.PANELS}
-    for n, p in panels.items():
-        quick = figures.load_panel(n, quick=True)
+    loaded = {n: panels.load_panel(n) for n in panels.PANELS}
+    for n, p in loaded.items():
+        quick = panels.load_panel(n, quick=True)
         assert quick.t_max < p.t_max
-        assert sum(j.cost for j in figures.plan([quick])) < 0.05 * sum(j.cost for j in figures.plan([p]))
-    f1 = panels["fig1-left"].curves
+        assert sum(j.cost for j in panels.plan([quick])) < 0.05 * sum(j.cost for j in panels.plan([p]))
+    f1 = loaded["fig1-left"].curves
     assert [c.training.b for c in f1] == [1.0, 0.3, 0.1]
     assert all(c.problem == Problem(clusters=2, alpha=2, delta=0.5, lam=0) for c in f1)
     assert f1[1].training.tau == pytest.approx(1 / 0.6)
-    assert [c.problem.lam for c in panels["fig1-right"].curves] == [0.0, 0.1, 1.0]
-    f2 = panels["fig2-left"].curves
+    assert [c.problem.lam for c in loaded["fig1-right"].curves] == [0.0, 0.1, 1.0]
+    f2 = loaded["fig2-left"].curves
     assert [(c.training.algorithm, c.training.b) for c in f2] == [
         ("gd", 1.0), ("persistent-sgd", 0.3), ("persistent-sgd", 0.2)]
     assert all(c.problem == Problem(clusters=3, alpha=3, delta=0.05, L=0.7, lam=0.1) for c in f2)
-    assert [s[0] for s in f2[0].sims] == [5000] and f2[0].dmft.options["d"] == 5000
-    assert panels["fig2-left"].inset == panels["fig2-right"].inset == "norm"
-    f3 = panels["fig3-left"].curves
+    assert [s[0] for s in f2[0].sims] == [5000] and f2[0].dmft.options.d == 5000
+    assert loaded["fig2-left"].inset == loaded["fig2-right"].inset == "norm"
+    f3 = loaded["fig3-left"].curves
     assert [d for d, _ in f3[0].sims] == [500, 1000, 5000, 10000]
     assert f3[0].error_bar_d == (10000,) and f3[1].training.R == 1.0
-    f3r = panels["fig3-right"].curves
+    f3r = loaded["fig3-right"].curves
     assert [c.training.algorithm for c in f3r] == ["persistent-sgd"] * 3 + ["sgd"]
     assert [round(1 / c.training.tau, 6) for c in f3r[:3]] == [0.15, 0.3, 0.6]
-    assert [c.training.R for c in panels["fig4-left"].curves] == [0, 0.01, 0.1, 1, 5]
-    f4r = panels["fig4-right"].curves
+    assert [c.training.R for c in loaded["fig4-left"].curves] == [0, 0.01, 0.1, 1, 5]
+    f4r = loaded["fig4-right"].curves
     assert [c.training.R for c in f4r] == [0.01, 0.5, 5]
     assert f4r[0].training.eta == 0.1 and f4r[0].problem.delta == 0.1
     for n in ("fig1-left", "fig1-right", "fig3-right", "fig4-left"):
-        assert panels[n].t_max >= 100
+        assert loaded[n].t_max >= 100
 
 
 def test_identical_curves_of_different_panels_run_once():
-    p = [figures.load_panel(n) for n in ("fig1-left", "fig1-right", "fig4-left")]
-    keys = [j.key for panel in p for c in panel.curves for j in [c.dmft] + [s for _, s in c.sims]]
-    assert len(figures.plan(p)) == len(set(keys)) < len(keys)
-    costs = [j.cost for j in figures.plan(p)]
+    p = [panels.load_panel(n) for n in ("fig1-left", "fig1-right", "fig4-left")]
+    keys = [j.key for panel in p for j in panel.jobs]
+    assert len(panels.plan(p)) == len(set(keys)) < len(keys)
+    costs = [j.cost for j in panels.plan(p)]
     assert costs == sorted(costs, reverse=True)  # longest first
 
 

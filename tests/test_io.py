@@ -8,7 +8,7 @@ import pytest
 
 import gmmdmft
 from gmmdmft import ParameterError, Problem, Training, simulate
-from gmmdmft.io import (check_output_path, content_key, read_result, read_toml, sidecar_path,
+from gmmdmft.io import (check_output_path, read_result, read_toml, sidecar_path,
                         write_atomic, write_result)
 from gmmdmft.result import CSV_COLUMNS
 
@@ -23,8 +23,8 @@ def test_round_trip_is_exact(result, tmp_path):
     assert json_path == sidecar_path(csv_path) == tmp_path / "r.json"
     back = read_result(csv_path)
     for c in CSV_COLUMNS:  # 17 significant digits: float64 values come back bit for bit
-        assert np.array_equal(back[c], getattr(result, c), equal_nan=True), c
-    meta = back["meta"]
+        assert np.array_equal(getattr(back, c), getattr(result, c), equal_nan=True), c
+    meta = back.meta
     assert meta["package"] == "gmmdmft" and meta["version"] == gmmdmft.__version__
     assert meta["command"] == "gmmdmft simulate" and meta["method"] == "simulate"
     assert meta["params"]["problem"] == result.params["problem"]
@@ -38,7 +38,7 @@ def test_single_seed_sem_is_nan_in_csv_and_json_is_strict(tmp_path):
     r.stats["odd"] = math.nan  # non-finite numbers become null, so the JSON stays standard
     write_result(r, tmp_path / "one.csv")
     back = read_result(tmp_path / "one.csv")
-    assert np.all(np.isnan(back["gen_error_sem"]))
+    assert np.all(np.isnan(back.gen_error_sem))
     meta = json.loads((tmp_path / "one.json").read_text())
     assert meta["stats"]["odd"] is None
 
@@ -86,17 +86,16 @@ def test_not_writable_directory_is_reported(tmp_path, monkeypatch):
 
 
 def test_content_key_format_is_fixed():
-    # the figure command's cache files are named by this key: the same JSON, byte for byte
+    # the store's files are named by this key: the same JSON, byte for byte
     import hashlib
 
-    from gmmdmft import figures, sweep
+    from gmmdmft.runs.jobs import Job
     p, t = Problem(alpha=2.0, delta=0.5), Training(algorithm="gd", t_max=10.0)
-    opts = {"d": 500, "seeds": 3, "seed0": 0, "every": 1, "dtype": "float64"}
-    text = json.dumps(dict(kind="simulate", problem=p.params(), training=t.params(), options=opts,
-                           version=gmmdmft.__version__),
+    opts = gmmdmft.SimulationOptions(d=500, seeds=3)
+    text = json.dumps(dict(kind="simulate", problem=p.key_params(), training=t.key_params(),
+                           options=opts.key_params(), plugins={}, version=gmmdmft.__version__),
                       sort_keys=True, separators=(",", ":"), allow_nan=False)
-    assert content_key("simulate", p, t, opts) == hashlib.sha256(text.encode()).hexdigest()
-    assert figures.cache_key is content_key and sweep.point_key is content_key
+    assert Job("simulate", p, t, opts).key == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_write_atomic(tmp_path):
@@ -128,21 +127,3 @@ def test_read_toml(tmp_path):
         with pytest.raises(ParameterError) as info:
             read_toml(path, "panel 'x'")
         assert str(info.value).startswith(f"panel 'x': {msg}") and "\n" not in str(info.value)
-
-
-def test_numerics_never_import_io_or_cli():
-    # one-way data flow: problem -> training -> simulation / dmft -> result -> io / cli
-    # (figures and plotting, the figure command's orchestration and drawing, are at the end too;
-    # so are sweep and cli_sweep, the sweep commands'; _pool and _compute, their process pools
-    # and their one computation, are imported and checked here: they need neither io nor cli)
-    import subprocess
-    import sys
-    code = (
-        "import importlib, pkgutil, sys, gmmdmft\n"
-        "for m in pkgutil.iter_modules(gmmdmft.__path__):\n"
-        "    if m.name not in ('io', 'cli', '__main__', 'figures', 'plotting', 'sweep', 'cli_sweep'):\n"
-        "        importlib.import_module('gmmdmft.' + m.name)\n"
-        "print(sorted(k for k in sys.modules if k in ('gmmdmft.io', 'gmmdmft.cli')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

@@ -65,7 +65,7 @@ def test_gen_error_at_zero_weights_is_one_half():
 
 
 def test_bayes_optimal_error_value():
-    # sheet §3 / paper: eps_BO = erfc(sqrt(alpha / (2 delta (alpha + delta)))) / 2 = 0.10295
+    # docs/theory.md "Observables" / paper: eps_BO = erfc(sqrt(alpha / (2 delta (alpha + delta)))) / 2 = 0.10295
     assert abs(bayes_optimal_error(2.0, 0.5) - 0.10295) < 1e-5
     assert reference_error(Problem(alpha=2.0, delta=0.5)) == bayes_optimal_error(2.0, 0.5)
 
@@ -163,3 +163,24 @@ def test_fused_terms_match_the_separate_functions(problem):
         np.testing.assert_allclose(value, problem.Lambda(y, h), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(d1, problem.dLambda(y, h), rtol=1e-13, atol=1e-15 * scale.max())
         np.testing.assert_allclose(d2, problem.d2Lambda(y, h), rtol=1e-12, atol=1e-15 * scale.max())
+
+
+class _TanhOutput:
+    """phi = tanh without sign_probabilities (optional in the output contract)."""
+
+    def phi(self, h):
+        return np.tanh(h)
+
+    def dphi(self, h):
+        return 1.0 - np.tanh(h) ** 2
+
+    def d2phi(self, h):
+        return -2.0 * np.tanh(h) * (1.0 - np.tanh(h) ** 2)
+
+
+def test_output_without_sign_probabilities_gets_the_numeric_ones():
+    """sign(tanh h) = sign(h): the test error must equal the linear output's closed form; the
+    numeric route (grid of 2001 points and bisection) is accurate far below 1e-9 here."""
+    m, C = np.array([0.0, 0.3, 1.0]), np.array([0.01, 0.5, 2.0])
+    tanh, linear = Problem(activation=_TanhOutput()), Problem()
+    np.testing.assert_allclose(tanh.gen_error(m, C), linear.gen_error(m, C), rtol=0, atol=1e-9)

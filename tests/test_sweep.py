@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import gmmdmft
-from gmmdmft import sweep as sw
+from gmmdmft.runs import executors
+from gmmdmft.runs import sweeps as sw
 from gmmdmft.cli import main
 from gmmdmft.io import read_result
 
@@ -71,11 +72,8 @@ def serial_result(point):
     tr = gmmdmft.Training(**point["training"])
     o = point["options"]
     if point["method"] == "simulate":
-        return gmmdmft.simulate(pb, tr, d=o["d"], seeds=o["seeds"], seed0=o["seed0"],
-                                every=o["every"], dtype=o["dtype"], progress=False)
-    return gmmdmft.solve_dmft(pb, tr, samples=o["samples"], response_samples=o["response_samples"],
-                              damping=o["damping"], max_iter=o["max_iter"], tol=o["tol"],
-                              seed=o["seed"], m0=o["m0"], d=o["d"], progress=False)
+        return gmmdmft.simulate(pb, tr, progress=False, **o)
+    return gmmdmft.solve_dmft(pb, tr, progress=False, **o)
 
 
 # ------------------------------------------------------------------------------ spec and points
@@ -89,7 +87,7 @@ def test_ranges_modes_and_inv_tau(tmp_path):
     assert spec.vary["alpha"] == [1.0, 1.5, 2.0]  # stop included when hit
     points = sw.expand(spec)
     assert len(points) == 15 and [p.index for p in points] == list(range(15))
-    assert points[1].training.tau == pytest.approx(1 / 0.2)
+    assert points[1].job.training.tau == pytest.approx(1 / 0.2)
     assert points[1].values == {"inv_tau": 0.2, "alpha": 1.5}
     assert len({p.key for p in points}) == 15
     zipped = sw.parse_spec({"mode": "zip", "vary": {"alpha": [1, 2], "delta": [0.3, 0.4]}})
@@ -106,7 +104,7 @@ def test_key_is_content_addressed(monkeypatch):
     assert [p.key for p in sw.expand(again)] == keys  # same computation, same key
     other = sw.parse_spec({"vary": {"alpha": [1.0, 2.0]}, "dmft": {"seed": 1}})
     assert not set(p.key for p in sw.expand(other)) & set(keys)
-    monkeypatch.setattr(gmmdmft.io, "__version__", "0.0.0-other")  # where the key is made
+    monkeypatch.setattr(gmmdmft.runs.jobs, "__version__", "0.0.0-other")  # where the key is made
     assert not set(p.key for p in sw.expand(spec)) & set(keys)
 
 
@@ -154,10 +152,11 @@ def test_dask_local_cluster_equals_serial(tmp_path, capfd):
     assert table.num_rows == 6 and table.column("key").to_pylist() == [r["key"] for r in rows]
     for r in rows:
         stored = read_result(out / "points" / f"{r['key']}.csv")
-        ref = serial_result(stored["meta"]["point"])
+        ref = serial_result(stored.meta["job"])
         for c in ("gen_error", "train_loss", "train_accuracy", "m", "norm"):
             # the workers run 1 BLAS thread, this process 2: the sums differ in the last bits
-            np.testing.assert_allclose(stored[c], getattr(ref, c), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(getattr(stored, c), getattr(ref, c), rtol=1e-12,
+                                       atol=1e-15)
         summary = sw.summarize(ref)
         assert float(r["final_gen_error"]) == pytest.approx(summary["final_gen_error"], rel=1e-12)
         assert float(r["min_gen_error"]) == pytest.approx(summary["min_gen_error"], rel=1e-12)
@@ -256,7 +255,7 @@ def test_worker_exception_is_retried(tmp_path, monkeypatch):
     spec = sw.parse_spec({"method": "simulate", "vary": {"alpha": [1.0, 2.0]},
                           "base": {"t_max": 0.4}, "simulate": {"d": 20}})
     calls = {}
-    real = sw.compute_point
+    real = executors.execute
 
     def flaky(payload):
         calls[payload["key"]] = calls.get(payload["key"], 0) + 1
@@ -264,11 +263,11 @@ def test_worker_exception_is_retried(tmp_path, monkeypatch):
             raise OSError("worker lost")
         return real(payload)
 
-    monkeypatch.setattr(sw, "compute_point", flaky)
+    monkeypatch.setattr(executors, "execute", flaky)
     report = sw.run_sweep(spec, tmp_path / "o", workers=1, retries=1, progress=False)
     assert report.computed == 2 and report.errors == 0 and set(calls.values()) == {2}
     calls.clear()
-    monkeypatch.setattr(sw, "compute_point", lambda payload: (_ for _ in ()).throw(OSError("x")))
+    monkeypatch.setattr(executors, "execute", lambda payload: (_ for _ in ()).throw(OSError("x")))
     report = sw.run_sweep(spec, tmp_path / "o2", workers=1, retries=1, progress=False)
     assert report.errors == 2 and {r["status"] for r in report.rows} == {"error"}
     assert not list((tmp_path / "o2" / "points").iterdir())  # nothing stored: re-run retries
@@ -318,7 +317,7 @@ def test_bad_spec_is_one_line_error_before_any_compute(text, expected, tmp_path,
     def no_compute(payload):
         raise AssertionError("computed a point of a bad spec")
 
-    monkeypatch.setattr(sw, "compute_point", no_compute)
+    monkeypatch.setattr(executors, "execute", no_compute)
     spec_path = write_spec(tmp_path, text)
     out = tmp_path / "out"
     rc, stdout, err = run_cli(["sweep", spec_path, "--out", out, "--local-workers", "1"], capfd)

@@ -1,4 +1,4 @@
-"""Training algorithms: the batch-indicator processes (sheet §2) and parameter checks."""
+"""Training algorithms: the batch-indicator processes (docs/theory.md "Algorithms") and parameter checks."""
 
 import math
 
@@ -54,7 +54,7 @@ def test_persistent_sgd_batch_fraction_stays_at_b():
 
 def test_persistent_sgd_dwell_times():
     # Per step a sample in the batch leaves it with probability p10 = eta (1 - b) / (b tau), and
-    # one out of it enters with p01 = eta / tau (sheet §2). A complete run in the batch therefore
+    # one out of it enters with p01 = eta / tau (docs/theory.md "Algorithms"). A complete run in the batch therefore
     # lasts L steps with L ~ Geometric(p10): mean 1/p10 steps = eta/p10 = b tau / (1 - b) time
     # units, variance (1 - p10) / p10^2; out of the batch: 1/p01 steps = tau time units.
     # (The issue's wording "dwell time in the batch matches b tau" contradicts its own per-step

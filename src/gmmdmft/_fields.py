@@ -19,8 +19,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._validation import (ParameterError, ParameterTypeError, _fmt, check_choice, check_int,
-                          check_real)
+from ._validation import (ParameterError, ParameterTypeError, _fmt, _range, check_choice,
+                          check_int, check_real)
 
 KINDS = ("real", "int", "bool", "str", "choice", "reals", "ints", "plugin")
 
@@ -67,12 +67,9 @@ class Spec:
         """The allowed values in words, for help texts."""
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
-        parts = []
-        if self.lo is not None:
-            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
-        if self.hi is not None:
-            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
-        return " and ".join(parts)
+        if self.lo is None and self.hi is None:
+            return ""
+        return _range(self.lo, self.hi, self.lo_open, self.hi_open)
 
 
 def param(default: Any, kind: str, help: str, **spec) -> Any:

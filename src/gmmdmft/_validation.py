@@ -23,6 +23,22 @@ class DivergenceError(FloatingPointError):
     """The dynamics produced a non-finite number; the message names where and suggests a fix."""
 
 
+#: |w|^2/d or a training loss beyond this (times max(1, R)) means the dynamics has diverged: the
+#: weights are then 1e15 times their natural size (GD with a bounded step grows |w|^2/d at most
+#: like t^2), and the next steps overflow
+DIVERGED = 1e30
+
+
+def first_diverged(values, scale: float = 1.0) -> int | None:
+    """Index of the first value that is not finite or beyond :data:`DIVERGED` * max(1, scale)
+    in size (None if there is none)."""
+    import numpy as np  # noqa: PLC0415 (this module stays import-light)
+
+    arr = np.asarray(values, dtype=float)
+    bad = np.flatnonzero(~(np.abs(arr) <= DIVERGED * max(1.0, scale)))
+    return int(bad[0]) if bad.size else None
+
+
 def one_line(text) -> str:
     """``text`` (or an exception's message) with all whitespace runs collapsed to one space."""
     return " ".join(str(text).split())
@@ -108,11 +124,16 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def _num(v) -> str:
+    """A bound in words: integers exactly, other numbers in %g."""
+    return f"{v:d}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
+
+
 def _range(lo, hi, lo_open, hi_open) -> str:
     if lo is not None and hi is not None:
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        return f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
+        return f"{'>' if lo_open else '>='} {_num(lo)}"
     if hi is not None:
-        return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'<' if hi_open else '<='} {_num(hi)}"
     return "finite"

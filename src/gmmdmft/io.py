@@ -1,25 +1,29 @@
-"""Files: the CSV table of learning curves and its JSON sidecar (the end of the data flow).
+"""Files: results written and read back (the end of the data flow; docs/results.md, "Files").
 
 The numerics (problem, training, simulation, dmft) never import this module: results flow from
-them to here, never back.
+them to here, never back. :func:`write_result` writes, :func:`read_result` reads back a
+:class:`~gmmdmft.Result`, in one of two formats chosen by the suffix:
 
-* ``FILE.csv``: header row :data:`~gmmdmft.result.CSV_COLUMNS`, one row per recorded time, values
-  with 17 significant digits (round-trip exact for float64); ``nan`` where a standard error
-  cannot be estimated.
-* ``FILE.json``: ``params`` (every parameter, the seeds), ``status``, ``message``, ``stats``
-  (wall time, work counters), ``package``, ``version``, ``created`` (UTC) and ``command``.
+* ``FILE.npz``, one self-describing file: the curve columns of
+  :data:`~gmmdmft.result.CSV_COLUMNS`, every array of ``result.extras`` under its own name
+  (C, C_sem, R, R_sem, the DMFT kernels, per-seed curves) and ``meta``, a JSON string with the
+  fields of the sidecar below plus ``format`` (:data:`NPZ_FORMAT`) and ``extras`` (the names of
+  the extra arrays). numpy alone reads it: ``np.load(FILE, allow_pickle=False)``.
+* ``FILE.csv`` (any suffix but ``.npz``): header row :data:`~gmmdmft.result.CSV_COLUMNS`, one
+  row per recorded time, values with 17 significant digits (round-trip exact for float64);
+  ``nan`` where a standard error cannot be estimated; the curves only. Next to it ``FILE.json``:
+  ``params`` (every parameter, the seeds), ``status``, ``message``, ``stats`` (wall time, work
+  counters), ``package``, ``version``, ``created`` (UTC), ``command`` and ``method``.
 
-Both files are written atomically: to a temporary file in the same directory, then renamed.
+Both are written atomically: to a temporary file in the same directory, then renamed.
 :func:`write_atomic` does the same for any one file (the figure and sweep commands' manifests,
-tables and images); :func:`content_key` names a computation by its content (the cache keys of
-both commands) and :func:`read_toml` reads their TOML files (panels, sweep specs).
+tables and images) and :func:`read_toml` reads their TOML files (configs, panels, sweep specs).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -35,27 +39,16 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from ._validation import ParameterError, one_line
-from .result import CSV_COLUMNS
+from .result import CSV_COLUMNS, Result
 
-__all__ = ["check_output_dir", "check_output_path", "content_key", "jsonable", "read_result",
+NPZ_FORMAT = "gmmdmft.result/1"
+"""The ``format`` field of the metadata of a ``.npz`` result file (docs/results.md, "Files")."""
+
+__all__ = ["check_output_dir", "check_output_path", "jsonable", "read_result",
            "read_toml", "sidecar_path", "write_atomic", "write_kernels", "write_result"]
 
 # what write_atomic writes: bytes, text (UTF-8), or a function that writes to a binary file
 Data = Union[bytes, str, Callable[[BinaryIO], object]]
-
-
-def content_key(kind: str, problem, training, options: dict) -> str:
-    """sha256 of a canonical JSON of (kind, problem, training, method options, version).
-
-    ``kind`` is the computation (``"dmft"`` or ``"simulate"``); ``problem`` and ``training``
-    are a :class:`~gmmdmft.Problem` and a :class:`~gmmdmft.Training` (their ``params()``
-    enter the key). The figure command's cache is named by these keys, so the format (field
-    names, ``sort_keys``, compact separators) must not change.
-    """
-    obj = dict(kind=kind, problem=problem.params(), training=training.params(),
-               options=options, version=__version__)
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sidecar_path(path) -> Path:
@@ -63,18 +56,22 @@ def sidecar_path(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def check_output_path(path, name: str = "out") -> Path:
+def check_output_path(path, name: str = "out", sidecar: bool | None = None) -> Path:
     """Check that ``path`` (and its JSON sidecar) can be written; call it before any compute.
 
-    Raises :class:`ParameterError` with one line naming the path and the reason. Writability is
-    tested by creating (and removing) a file in the directory, so it is also right for root and
-    for read-only file systems, where :func:`os.access` says yes.
+    ``sidecar`` (None: unless ``path`` ends in ``.npz``, the single-file format) says whether
+    :func:`write_result` writes a JSON sidecar next to ``path``. Raises
+    :class:`ParameterError` with one line naming the path and the reason. Writability is tested
+    by creating (and removing) a file in the directory, so it is also right for root and for
+    read-only file systems, where :func:`os.access` says yes.
     """
     p = Path(path)
     label = f"{name} = {str(path)!r}"
     if str(path) == "" or p.name in ("", ".", ".."):
         raise ParameterError(f"{label}: not a file name")
-    if p.suffix.lower() == ".json":
+    if sidecar is None:
+        sidecar = p.suffix.lower() != ".npz"
+    if sidecar and p.suffix.lower() == ".json":
         raise ParameterError(f"{label}: must not end in .json (the JSON sidecar gets that name)")
     parent = p.parent
     shown = str(parent)
@@ -82,7 +79,7 @@ def check_output_path(path, name: str = "out") -> Path:
         raise ParameterError(f"{label}: directory {shown!r} does not exist")
     if not parent.is_dir():
         raise ParameterError(f"{label}: {shown!r} is not a directory")
-    for target in (p, sidecar_path(p)):
+    for target in (p, sidecar_path(p)) if sidecar else (p,):
         if target.is_dir():
             raise ParameterError(f"{label}: {str(target)!r} is a directory")
     _check_writable(parent, f"{label}: directory {shown!r}")
@@ -124,42 +121,40 @@ def _check_writable(directory: Path, what: str) -> None:
 
 
 def write_result(result, path, *, command: str | None = None,
-                 meta: dict | None = None) -> tuple[Path, Path]:
-    """Write ``result`` to ``path`` (CSV) and its JSON sidecar; return both paths.
+                 meta: dict | None = None) -> tuple[Path, Path | None]:
+    """Write ``result`` to ``path``; return (the file, its JSON sidecar or None).
+
+    The suffix of ``path`` chooses the format (docs/results.md, "Files"): ``.npz`` writes one
+    self-describing file (:data:`NPZ_FORMAT`: the curves, every array of ``result.extras``
+    such as C(t, t') and R(t, t'), and the metadata as a JSON string); any other suffix
+    (``.csv``) writes the CSV table of the curves and its JSON sidecar, as the command line's
+    ``--out`` does. Both are written atomically.
 
     Parameters
     ----------
     result : Result
         The curves (from :func:`~gmmdmft.simulate` or the DMFT solver).
     path : str or Path
-        The CSV file; the sidecar is the same path with the suffix ``.json``.
+        The file; a CSV's sidecar is the same path with the suffix ``.json``.
     command : str, optional
-        The command line that produced the result, recorded in the sidecar.
+        The command line that produced the result, recorded in the metadata.
     meta : dict, optional
-        Further top-level fields of the sidecar (e.g. a cache key); they must not replace the
+        Further top-level fields of the metadata (e.g. a cache key); they must not replace the
         standard ones.
     """
+    if Path(path).suffix.lower() == ".npz":
+        out = check_output_path(path, sidecar=False)
+        record = _metadata(result, command, meta, format=NPZ_FORMAT,
+                           extras=sorted(result.extras))
+        arrays = _npz_arrays(result)
+        text = json.dumps(jsonable(record), allow_nan=False)
+        write_atomic(out, lambda f: np.savez(f, meta=np.array(text), **arrays))
+        return out, None
+
     csv_path = check_output_path(path)
     json_path = sidecar_path(csv_path)
-
     table = format_table(result)
-
-    meta_ = {
-        "package": "gmmdmft",
-        "version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "method": getattr(result, "method", None),
-        "status": int(result.status),
-        "message": str(result.message),
-        "params": result.params,
-        "stats": result.stats,
-        "csv": csv_path.name,
-    }
-    for k, v in (meta or {}).items():
-        if k in meta_:
-            raise ValueError(f"meta key {k!r} would replace a standard sidecar field")
-        meta_[k] = v
+    meta_ = _metadata(result, command, meta, csv=csv_path.name)
     text = json.dumps(jsonable(meta_), indent=2, allow_nan=False) + "\n"
 
     # both temporaries first, then the two renames (the sidecar last): a failure leaves no
@@ -172,6 +167,40 @@ def write_result(result, path, *, command: str | None = None,
         raise
     _commit((tmp_csv, csv_path), (tmp_json, json_path))
     return csv_path, json_path
+
+
+def _metadata(result, command, meta, **fields) -> dict:
+    """The metadata record of a file: the standard fields, ``fields``, then ``meta``."""
+    record = {
+        "package": "gmmdmft",
+        "version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "method": getattr(result, "method", None),
+        "status": int(result.status),
+        "message": str(result.message),
+        "params": result.params,
+        "stats": result.stats,
+        **fields,
+    }
+    for k, v in (meta or {}).items():
+        if k in record:
+            raise ValueError(f"meta key {k!r} would replace a standard metadata field")
+        record[k] = v
+    return record
+
+
+def _npz_arrays(result) -> dict:
+    """The arrays of the ``.npz`` format: the curve columns and the extras (names checked)."""
+    arrays = {c: np.asarray(getattr(result, c), dtype=float) for c in CSV_COLUMNS}
+    for k, v in result.extras.items():
+        if k in arrays or k == "meta":
+            raise ValueError(f"extras key {k!r} would replace a curve column of the file")
+        a = np.asarray(v)
+        if a.dtype == object:
+            raise ValueError(f"extras[{k!r}] is not a numeric array")
+        arrays[str(k)] = a
+    return arrays
 
 
 def write_atomic(path, data: Data) -> Path:
@@ -195,23 +224,55 @@ def format_table(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_result(path) -> dict:
-    """Read a CSV written by :func:`write_result` (and its sidecar when present).
+def read_result(path) -> Result:
+    """Read a file written by :func:`write_result` back into a :class:`~gmmdmft.Result`.
 
-    Returns a dict with one float array per column of :data:`CSV_COLUMNS` and ``"meta"``: the
-    sidecar's content as a dict, or None when there is no sidecar.
+    ``.npz``: the curves, the extras (C, R, kernels, per-seed curves) and the metadata.
+    Otherwise a CSV (the command line's ``--out``, the figure and sweep stores) and its JSON
+    sidecar when present: ``params``, ``status``, ``message`` and ``stats`` come from the
+    sidecar; without one they are empty and ``status`` is -1 (unknown). ``result.meta`` is the
+    whole metadata record (None for a CSV without sidecar). A file that is not in either
+    format raises ValueError.
     """
     path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return _read_npz(path)
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows or tuple(rows[0]) != CSV_COLUMNS:
         raise ValueError(f"{path}: header is not {','.join(CSV_COLUMNS)}")
     data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=float)
     data = data.reshape(-1, len(CSV_COLUMNS))
-    out: dict = {c: data[:, i].copy() for i, c in enumerate(CSV_COLUMNS)}
+    cols = {c: data[:, i].copy() for i, c in enumerate(CSV_COLUMNS)}
     side = sidecar_path(path)
-    out["meta"] = json.loads(side.read_text()) if side.exists() else None
-    return out
+    meta = json.loads(side.read_text()) if side.exists() else None
+    return _result(cols, meta, {}, path)
+
+
+def _read_npz(path: Path) -> Result:
+    with np.load(path, allow_pickle=False) as f:
+        names = set(f.files)
+        if "meta" not in names:
+            raise ValueError(f"{path}: not a gmmdmft result (no 'meta' record)")
+        meta = json.loads(str(f["meta"]))
+        if meta.get("format") != NPZ_FORMAT:
+            raise ValueError(f"{path}: format {meta.get('format')!r} is not {NPZ_FORMAT!r}")
+        missing = [c for c in CSV_COLUMNS if c not in names]
+        if missing:
+            raise ValueError(f"{path}: the curve {missing[0]!r} is missing")
+        cols = {c: f[c] for c in CSV_COLUMNS}
+        extras = {k: f[k] for k in sorted(names - set(CSV_COLUMNS) - {"meta"})}
+    return _result(cols, meta, extras, path)
+
+
+def _result(cols: dict, meta: dict | None, extras: dict, path: Path) -> Result:
+    if meta is None:
+        return Result(method="unknown", params={}, status=-1,
+                      message=f"read from {path.name} without its JSON sidecar: parameters and "
+                              "status unknown", extras=extras, meta=None, **cols)
+    return Result(method=meta.get("method") or "unknown", params=meta.get("params") or {},
+                  status=int(meta.get("status", -1)), message=str(meta.get("message", "")),
+                  stats=meta.get("stats") or {}, extras=extras, meta=meta, **cols)
 
 
 def read_toml(path, where: str) -> dict:

@@ -16,6 +16,11 @@ from ._fields import Declared, param
 from ._validation import ParameterError
 
 DTYPES = ("float64", "float32")
+# quadrature nodes of m0_average by default (docs/finite-size.md, "Quadrature": the convergence
+# check that chose them)
+M0_NODES_SYMMETRIC = 10
+M0_NODES_OTHER = 3
+MAX_M0_NODES = 64
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class SimulationOptions(Declared):
     seeds: int = param(1, "int", "Number of independent runs (data, initialisation, batches).",
                        lo=1, hi=10**6, metavar="N")
     seed0: int = param(0, "int", "First seed; runs use seed0 ... seed0+N-1.", lo=0,
-                       hi=2**63 - 10**6)
+                       hi=2**32)
     every: int = param(1, "int", "Record every k-th step (and the last).", lo=1, metavar="K")
     dtype: str = param("float64", "choice", "Floating-point precision of the data and weights.",
                        choices=DTYPES)
@@ -36,6 +41,9 @@ class SimulationOptions(Declared):
         None, "int", "Runs advanced together, with batched products (1: one after the other; "
         "default: as many as fit in a quarter of the CPU cache, 1 for larger data). Does not "
         "change the results.", lo=1, optional=True, key=False, metavar="S")
+    two_time: bool = param(False, "bool", "Also record C(t, t') = w(t).w(t')/d at the recorded "
+                           "times (mean and error over seeds) and each seed's curves "
+                           "(memory: recorded times x d per seed).", key=True)
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,27 @@ class DMFTOptions(Declared):
     tol: float = param(1e-3, "real", "Stop when the Monte-Carlo error of gen_error is <= tol at "
                        "every time (after burn-in + 4 iterations); 0 runs exactly max_iter.",
                        lo=0)
-    seed: int = param(0, "int", "Seed of the solver's random draws.", lo=0, hi=2**63 - 1)
-    m0: float | None = param(None, "real", "Initial magnetisation m(0) (models with the w -> -w "
-                             "symmetry need it > 0, or d).", lo=0, optional=True,
+    seed: int = param(0, "int", "Seed of the solver's random draws.", lo=0, hi=2**32)
+    m0: float | None = param(None, "real", "Initial magnetisation m(0), |m0| <= sqrt(R) (models "
+                             "with the w -> -w symmetry need it > 0, or d).", optional=True,
                              shown_default="0, or sqrt(2R/(pi d)) for symmetric models")
-    d: int | None = param(None, "int", "Models with the w -> -w symmetry, without m0: start from "
-                          "m(0) = sqrt(2R/(pi d)) of dimension d.", lo=1, optional=True)
+    d: int | None = param(None, "int", "Dimension d of the finite-d m(0) ~ N(0, R/d): for models "
+                          "with the w -> -w symmetry, without m0, the DMFT starts from "
+                          "sqrt(2R/(pi d)); m0_average averages over that law.", lo=1,
+                          optional=True)
+    m0_average: bool = param(False, "bool", "Average the curves over the law of m(0) ~ N(0, R/d) "
+                             "at dimension d (needs d): of |m(0)| for models with the w -> -w "
+                             "symmetry, of the signed m(0) otherwise; adds the spread across "
+                             "the law, the predicted seed-to-seed standard deviation "
+                             "(docs/finite-size.md).")
+    m0_nodes: int | None = param(None, "int", "Quadrature nodes K of m0_average (Gauss-Legendre "
+                                 "in the CDF of |m(0)| for symmetric models, Gauss-Hermite in "
+                                 "m(0) otherwise); the K solves share samples and "
+                                 "response_samples (equally for symmetric models, by weight "
+                                 "otherwise).", lo=1,
+                                 hi=MAX_M0_NODES, optional=True, metavar="K",
+                                 shown_default=f"{M0_NODES_SYMMETRIC} for symmetric models, "
+                                 f"{M0_NODES_OTHER} otherwise")
     response_dtype: str = param("float32", "choice", "Precision of the per-draw responses "
                                 "behind M_R and of the stored h and noise paths of the fast "
                                 "iterations (float64 makes the backends agree to rounding).",
@@ -84,6 +107,16 @@ class DMFTOptions(Declared):
         if self.response_samples > samples:
             raise ParameterError(f"response_samples = {self.response_samples} is out of range: "
                                  f"must be <= samples = {samples}")
+        if self.m0_average:
+            if self.d is None:
+                raise ParameterError("m0_average needs d: the law m(0) ~ N(0, R/d) it averages "
+                                     "over is that of dimension d")
+            if self.m0 is not None:
+                raise ParameterError(f"m0 = {self.m0:g} and m0_average exclude each other: "
+                                     "m0_average averages over the law of m(0) at dimension d")
+        elif self.m0_nodes is not None:
+            raise ParameterError(f"m0_nodes = {self.m0_nodes} is not used without m0_average; "
+                                 "omit it, or set m0_average")
         if self.device == "cuda" and self.backend == "numpy":
             raise ParameterError("device = 'cuda' needs backend = 'torch' (numpy runs on the cpu only)")
 
@@ -91,9 +124,14 @@ class DMFTOptions(Declared):
         """m(0) of the DMFT: ``m0`` when given, else for a model with the w -> -w symmetry
         (problem.symmetric) the finite-d mean |m(0)| = sqrt(2 R / (pi d)) of dimension ``d``,
         else 0 (docs/theory.md, "Symmetry"). Raises ParameterError when the rule cannot be
-        met (a symmetric model without m0 or d, m0 = 0 there, m0 > sqrt(R), d for a model
-        that does not use it)."""
+        met (a symmetric model without m0 or d, m0 <= 0 there, |m0| > sqrt(R), d for a model
+        that does not use it, or m0_average, whose curves come from many m0:
+        :func:`gmmdmft.dmft.solve_dmft_m0_average`)."""
         R = training.R
+        if self.m0_average:
+            raise ParameterError("m0_average = true averages solves at many m0 (solve it with "
+                                 "gmmdmft.dmft.solve_dmft_m0_average); a single solve needs "
+                                 "m0_average = false")
         if self.m0 is not None and self.d is not None:
             raise ParameterError(f"m0 = {self.m0:g} and d = {self.d} exclude each other: d only "
                                  "sets the default m0 = sqrt(2R/(pi d))")
@@ -104,19 +142,31 @@ class DMFTOptions(Declared):
                         "m0 is missing: this model is symmetric under w -> -w (an even output "
                         "and a mixture symmetric under c -> -c), so the DMFT needs an initial "
                         "magnetisation m0 > 0 (give m0, or d to use sqrt(2R/(pi d)))")
+                check_symmetric_R(R)
                 return finite_d_m0(R, self.d)
             if self.d is not None:
                 raise ParameterError(
                     f"d = {self.d} is not used: only models with the w -> -w symmetry start the "
-                    "DMFT from the finite-d m(0) (this one starts from m0 = 0); omit d")
+                    "DMFT from the finite-d m(0) (this one starts from m0 = 0); omit d, or "
+                    "average over the law of m(0) with m0_average")
             return 0.0
-        if problem.symmetric and self.m0 == 0.0:
-            raise ParameterError("m0 = 0 is out of range for a model symmetric under w -> -w: "
-                                 "must be > 0 (m = 0 is a fixed point)")
+        if problem.symmetric and self.m0 <= 0.0:
+            raise ParameterError(f"m0 = {self.m0:g} is out of range for a model symmetric under "
+                                 "w -> -w: must be > 0 (m = 0 is a fixed point, and the sign "
+                                 "of m0 does not matter)")
         if self.m0 * self.m0 > R:
-            raise ParameterError(f"m0 = {self.m0:g} is out of range: must be <= sqrt(R) = "
-                                 f"{math.sqrt(R):g}")
+            raise ParameterError(f"m0 = {self.m0:g} is out of range: must be in [-sqrt(R), "
+                                 f"sqrt(R)] = [{-math.sqrt(R):g}, {math.sqrt(R):g}]")
         return self.m0
+
+
+def check_symmetric_R(R: float) -> None:
+    """A model symmetric under w -> -w needs R > 0: its finite-d m(0) ~ N(0, R/d) is what
+    breaks the symmetry (docs/theory.md, "Symmetry")."""
+    if R == 0:
+        raise ParameterError("R = 0 is out of range for a model symmetric under w -> -w: its "
+                             "DMFT starts from the finite-d m(0) ~ N(0, R/d), which must not "
+                             "vanish")
 
 
 def finite_d_m0(R: float, d: int) -> float:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import ParameterError, one_line
+from ._validation import ParameterError, ParameterTypeError, one_line
 
-__all__ = ["check_contract", "fingerprint", "import_path", "is_import_path", "load"]
+__all__ = ["check_contract", "fingerprint", "import_path", "is_import_path", "load", "resolve"]
 
 
 def is_import_path(text) -> bool:
@@ -120,3 +120,24 @@ def check_contract(name: str, shown: str, obj, methods, probe: np.ndarray) -> No
             x = float(probe[np.flatnonzero(bad)[0]])
             raise ParameterError(f"{label}: {method}(x) is not finite at x = {x:g} (it must be "
                                  f"finite for x in [{probe.min():g}, {probe.max():g}])")
+
+
+def resolve(name: str, spec, builtins: dict, methods, probe: np.ndarray, what: str):
+    """The object of ``spec``: a built-in name (``builtins[name]()``), an import path, or an
+    object; import paths and objects are checked against the contract ``methods`` on
+    ``probe``. ``what`` names the contract in messages ("a loss with value, d1, d2")."""
+    names = ", ".join(builtins)
+    if isinstance(spec, str):
+        if spec in builtins:
+            return builtins[spec]()
+        if not is_import_path(spec):
+            raise ParameterError(f"{name} = {spec!r} is not one of: {names} (or an import path "
+                                 f"'module:attr' of {what})")
+        obj, shown = load(name, spec), repr(spec)
+    elif spec is None or isinstance(spec, (int, float, bool)):
+        raise ParameterTypeError(f"{name} = {spec!r} must be a name ({names}), an import path "
+                                 f"'module:attr' or {what}")
+    else:
+        obj, shown = spec, f"<{type(spec).__name__} object>"
+    check_contract(name, shown, obj, methods, probe)
+    return obj

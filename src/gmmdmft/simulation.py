@@ -6,25 +6,47 @@ from __future__ import annotations
 import glob
 import math
 import time
+from contextlib import nullcontext
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import __version__
-from ._validation import (DivergenceError, ParameterError, available_memory, check_instance,
-                          check_memory)
+from ._blas import one_blas_thread
+from ._progress import Progress
+from ._validation import (DIVERGED, DivergenceError, ParameterError, available_memory,
+                          check_instance, check_memory, first_diverged)
 from .model import Problem
-from .options import DTYPES, SimulationOptions  # noqa: F401 (DTYPES re-exported)
-from .result import OBSERVABLES, Result, mean_and_sem
+from .options import SimulationOptions
+from .result import OBSERVABLES, Result, RunningMean, mean_and_sem
 from .training import Training
 
 
-def memory_needed(problem: Problem, d: int, dtype: str = "float64", seeds: int = 1) -> int:
+def memory_needed(problem: Problem, d: int, dtype: str = "float64", seeds: int = 1,
+                  records: int = 0) -> int:
     """Peak bytes of ``seeds`` simulations advanced together: their data matrices X (n x d each),
-    one row-chunk of scratch for drawing them and O(n + d) vectors per seed."""
+    one row-chunk of scratch for drawing them and O(n + d) vectors per seed; with ``records``
+    recorded times of the two-time function, per seed the recorded weights (records x d) and
+    their Gram matrix, and the mean and error accumulators (records x records each)."""
     n = max(1, int(round(problem.alpha * d)))
     item = np.dtype(dtype).itemsize
-    return seeds * (n * d * item + 16 * (n + d) * 8) + min(n, 4096) * d * 8
+    two_time = seeds * records * (d * item + 2 * records * 8) + 3 * records * records * 8
+    return seeds * (n * d * item + 16 * (n + d) * 8) + min(n, 4096) * d * 8 + two_time
+
+
+# from this size of the data matrix X the time loop keeps all BLAS threads: its two products per
+# step are then memory-bound and a second thread adds bandwidth (fastest of 30 interleaved runs
+# of X @ w + X.T @ v on 2 cores, one thread / all: 0.63 at X = 61 MB (d = 2000), 1.51 at 120 MB,
+# 1.59 at 244 MB; benchmarks/results/quickstart-load-products.md); below it one thread, because
+# each small product would wait for a time slice whenever the other core is busy (see _blas)
+ALL_THREADS_FROM = 96 * 2**20
+
+
+def loop_blas_threads(problem: Problem, d: int, dtype: str):
+    """Context manager for the time loop's BLAS threads: one thread unless the data matrix X
+    (n x d) has at least :data:`ALL_THREADS_FROM` bytes."""
+    n = max(1, int(round(problem.alpha * d)))
+    x_bytes = n * d * np.dtype(dtype).itemsize
+    return nullcontext() if x_bytes >= ALL_THREADS_FROM else one_blas_thread()
 
 
 def seeds_together_auto(problem: Problem, d: int, dtype: str, seeds: int,
@@ -92,13 +114,16 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     problem, training : Problem, Training
         The learning problem and the algorithm (docs/theory.md, "Model" and "Algorithms").
     options : SimulationOptions, optional
-        d, seeds, seed0, every, dtype, seeds_together (:class:`~gmmdmft.SimulationOptions`);
-        keywords of the same names override them (``simulate(p, t, d=2000, seeds=10)``).
+        d, seeds, seed0, every, dtype, seeds_together, two_time
+        (:class:`~gmmdmft.SimulationOptions`); keywords of the same names override them
+        (``simulate(p, t, d=2000, seeds=10)``). ``two_time`` records C(t, t') = w(t).w(t')/d
+        at the recorded times (every ``every``-th step) and the per-seed curves.
         ``seeds_together`` runs are advanced together (stacked data, batched products), which
         saves the per-step overhead of small d; the numbers do not depend on it (each run keeps
         its own random stream), up to the last bits of the BLAS products.
     progress : bool or None
-        Show a progress bar (None: only when the run takes more than 2 seconds).
+        None: a progress bar on a terminal for runs longer than 2 s, else a one-line record
+        every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -106,7 +131,11 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
         Curves averaged over seeds with standard errors over seeds. For a model with the
         w -> -w symmetry (the three-cluster model) ``m`` is |m| per seed. Each step costs two
         matrix-vector products with X and O(n + d) other work. ``stats["time_per_step"]`` is
-        seconds per step and per seed; ``stats["seeds_together"]`` the group size used.
+        seconds per step and per seed; ``stats["seeds_together"]`` the group size used. With
+        ``two_time``: ``result.C`` (mean over seeds of w(t_k).w(t_j)/d, rows and columns on
+        ``result.t``), ``result.C_sem`` (its standard error over seeds) and
+        ``result.per_seed`` (each seed's curves); memory len(t) x d per seed in flight and
+        len(t)^2 per seed for C; nothing is recorded (and nothing costs) without it.
 
     Raises
     ------
@@ -126,14 +155,23 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     o = options if options is not None else SimulationOptions()
     o = o.replace(**keywords) if keywords else o
     d, seeds, seed0, every, dtype = o.d, o.seeds, o.seed0, o.every, o.dtype
-    check_memory(memory_needed(problem, d, dtype), f"d = {d}", "lower d or alpha, or use dtype float32",
-                 detail=f" (data matrix n x d, {dtype})")
+    T = training.steps
+    records = (T // every + 1 + (T % every != 0)) if o.two_time else 0  # len(rec) below
+    if records:
+        check_memory(memory_needed(problem, d, dtype, records=records),
+                     f"d = {d} with two_time at {records} recorded times (every = {every})",
+                     "raise every, or lower t_max or d", detail=f" (data matrix and the "
+                     f"recorded weights, {dtype})")
+    else:
+        check_memory(memory_needed(problem, d, dtype), f"d = {d}",
+                     "lower d or alpha, or use dtype float32",
+                     detail=f" (data matrix n x d, {dtype})")
     if o.seeds_together is None:
         group = seeds_together_auto(problem, d, dtype, seeds)
     else:
         group = min(o.seeds_together, seeds)
         if group > 1:
-            check_memory(memory_needed(problem, d, dtype, group),
+            check_memory(memory_needed(problem, d, dtype, group, records),
                          f"d = {d} with seeds_together = {group}",
                          "lower seeds_together (or leave it to the default)",
                          detail=f" ({group} data matrices n x d, {dtype})")
@@ -141,24 +179,30 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     n_groups = -(-seeds // group)
     bounds = [seeds * j // n_groups for j in range(n_groups + 1)]
 
-    T = training.steps
+    n_rec = T // every + 2
+    check_memory(len(OBSERVABLES) * 8 * seeds * n_rec * 2,
+                 f"seeds = {seeds} with {n_rec} recorded times (t_max = {training.t_max:g}, "
+                 f"eta = {training.eta:g}, every = {every})",
+                 "lower seeds or t_max, or record less often (every)",
+                 detail=" (the recorded curves of every seed)")
     rec = np.unique(np.r_[np.arange(0, T + 1, every), T])
     runs = np.empty((len(OBSERVABLES), seeds, len(rec)))
+    two_time = RunningMean() if o.two_time else None
     t_start = time.perf_counter()
     t_products = t_steps = 0.0
-    bar = tqdm(total=seeds * T, desc="simulate", unit="step", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    bar = Progress(total=seeds * T, desc="simulate", unit="steps", progress=progress)
     try:
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if hi - lo == 1:  # a lone run: 1-D arrays have less per-call overhead
-                dt_products, dt_steps = _run_one(problem, training, d, seed0 + lo, rec, dtype,
-                                                 runs[:, lo], bar)
-            else:
-                dt_products, dt_steps = _run_group(problem, training, d,
-                                                   range(seed0 + lo, seed0 + hi), rec, dtype,
-                                                   runs[:, lo:hi], bar)
-            t_products += dt_products
-            t_steps += dt_steps
+        with loop_blas_threads(problem, d, dtype):
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                if hi - lo == 1:  # a lone run: 1-D arrays have less per-call overhead
+                    dt_products, dt_steps = _run_one(problem, training, d, seed0 + lo, rec,
+                                                     dtype, runs[:, lo], bar, two_time)
+                else:
+                    dt_products, dt_steps = _run_group(problem, training, d,
+                                                       range(seed0 + lo, seed0 + hi), rec,
+                                                       dtype, runs[:, lo:hi], bar, two_time)
+                t_products += dt_products
+                t_steps += dt_steps
     finally:
         bar.close()
     wall = time.perf_counter() - t_start
@@ -166,18 +210,25 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     curves = {}
     for name, samples in zip(OBSERVABLES, runs):
         curves[name], curves[name + "_sem"] = mean_and_sem(samples)
+    extras = {}
+    if two_time is not None:
+        extras = dict(C=two_time.mean, C_sem=two_time.sem(),
+                      **{name + "_per_seed": samples for name, samples in zip(OBSERVABLES, runs)})
     params = dict(problem=problem.params(), model=problem.model_params(),
                   training=training.params(), **o.params(),
                   seed_list=list(range(seed0, seed0 + seeds)), version=__version__)
     stats = dict(wall_time=wall, steps=T, matvec_time=t_products, step_time=t_steps,
                  time_per_step=t_steps / (seeds * T), data_time=wall - t_steps,
                  seeds_together=max(hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])))
-    return Result(t=training.times[rec], method="simulate", params=params, stats=stats, **curves)
+    return Result(t=training.times[rec], method="simulate", params=params, stats=stats,
+                  extras=extras, **curves)
 
 
-def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, float]:
-    """One seed; fills out[observable, record]; returns (time in the two products, time in the
-    step loop)."""
+def _run_one(problem, training, d, seed, rec, dtype, out, bar,
+             two_time=None) -> tuple[float, float]:
+    """One seed; fills out[observable, record] and, with ``two_time`` (a RunningMean), adds
+    its C(t_k, t_j) = w(t_k).w(t_j)/d over the recorded times; returns (time in the two
+    products, time in the step loop)."""
     rng = np.random.default_rng(seed)
     X, c, y = make_data(problem, d, rng, dtype)
     n = X.shape[0]
@@ -185,6 +236,7 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
     s = training.initial_batch(rng, n)
     eta, lam = training.eta, problem.lam
     T = training.steps
+    W = None if two_time is None else np.empty((len(rec), d), dtype=dtype)
     dt_products = 0.0
     r = 0
     t_loop = time.perf_counter()
@@ -193,12 +245,14 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
         h = X @ w
         dt_products += time.perf_counter() - t0
         if k == rec[r]:
+            if W is not None:
+                W[r] = w
             m = float(w.sum(dtype=np.float64)) / d
             C = float(np.dot(w, w)) / d
-            if not math.isfinite(C):
+            if first_diverged(C, training.R) is not None:
                 raise DivergenceError(
-                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite): "
-                    f"use a smaller eta (now {eta:g})")
+                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d = {C:.3g} is not "
+                    f"finite or beyond {DIVERGED:.0e} max(1, R)): use a smaller eta (now {eta:g})")
             out[0, r] = problem.gen_error(m, C)
             out[1, r] = problem.Lambda(y, h).mean()
             out[2, r] = problem.correct(y, h).mean()
@@ -216,16 +270,21 @@ def _run_one(problem, training, d, seed, rec, dtype, out, bar) -> tuple[float, f
             s = training.next_batch(rng, s)
         bar.update()
     t_loop = time.perf_counter() - t_loop
-    if not np.all(np.isfinite(out)):
+    if not np.all(np.isfinite(out)) or first_diverged(out[1], training.R) is not None:
         raise DivergenceError(
-            f"the simulation diverged (non-finite observables, seed {seed}): "
-            f"use a smaller eta (now {eta:g})")
+            f"the simulation diverged (observables not finite or beyond {DIVERGED:.0e}, seed "
+            f"{seed}): use a smaller eta (now {eta:g})")
+    if W is not None:
+        W = W.astype(np.float64, copy=False)
+        two_time.add((W @ W.T) / d)
     return dt_products, t_loop
 
 
-def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float, float]:
-    """The runs ``seeds`` (a range), advanced together; fills out[observable, run, record] and
-    returns (time in the two products, time in the step loop).
+def _run_group(problem, training, d, seeds, rec, dtype, out, bar,
+               two_time=None) -> tuple[float, float]:
+    """The runs ``seeds`` (a range), advanced together; fills out[observable, run, record]
+    (and adds each run's C(t, t') to ``two_time``, as :func:`_run_one`) and returns (time in
+    the two products, time in the step loop).
 
     Each run draws from its own generator in the order of a lone run (data, w(0), s(0), then
     s(k+1) at each step), so the numbers do not depend on how runs are grouped. The data
@@ -252,6 +311,7 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
     step = np.empty((S, d), dtype=dtype)
     # views for np.matmul: (S, d, 1) and (S, n, 1) columns, (S, 1, n) and (S, 1, d) rows
     w_col, h_col, grad_row = w[:, :, None], h[:, :, None], grad[:, None, :]
+    W = None if two_time is None else np.empty((S, len(rec), d), dtype=dtype)
     rec = rec.tolist()
     dt_products = 0.0
     r = 0
@@ -261,13 +321,15 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
         np.matmul(X, w_col, out=h_col)  # h = X w per run
         dt_products += time.perf_counter() - t0
         if k == rec[r]:
+            if W is not None:
+                W[:, r] = w
             m = w.sum(axis=1, dtype=np.float64) / d
             C = np.matmul(w[:, None, :], w_col)[:, 0, 0].astype(np.float64) / d  # BLAS dot per run
-            if not np.isfinite(C).all():
-                bad = seeds[int(np.argmin(np.isfinite(C)))]
+            bad = first_diverged(C, training.R)
+            if bad is not None:
                 raise DivergenceError(
-                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite, seed "
-                    f"{bad}): use a smaller eta (now {eta:g})")
+                    f"the simulation diverged at t = {k * eta:g} (|w|^2/d is not finite or beyond "
+                    f"{DIVERGED:.0e} max(1, R), seed {seeds[bad]}): use a smaller eta (now {eta:g})")
             out[0, :, r] = problem.gen_error(m, C)
             out[1, :, r] = problem.Lambda(y, h).mean(axis=1)
             out[2, :, r] = problem.correct(y, h).mean(axis=1)
@@ -291,9 +353,14 @@ def _run_group(problem, training, d, seeds, rec, dtype, out, bar) -> tuple[float
                 s[i] = training.next_batch(rng, s[i])
         bar.update(S)
     t_loop = time.perf_counter() - t_loop
-    finite = np.isfinite(out).all(axis=(0, 2))
+    limit = DIVERGED * max(1.0, training.R)
+    finite = np.isfinite(out).all(axis=(0, 2)) & (np.abs(out[1]) <= limit).all(axis=1)
     if not finite.all():
         raise DivergenceError(
             f"the simulation diverged (non-finite observables, seed {seeds[int(np.argmin(finite))]}): "
             f"use a smaller eta (now {eta:g})")
+    if W is not None:
+        for Wi in W:  # in seed order, as lone runs would add them
+            Wi = Wi.astype(np.float64, copy=False)
+            two_time.add((Wi @ Wi.T) / d)
     return dt_products, t_loop

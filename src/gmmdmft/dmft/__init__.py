@@ -17,11 +17,13 @@ with xi a Gaussian path of covariance M_C, and the kernels are averages over the
 
 Modules: :mod:`.solver` (:func:`solve_dmft`), :mod:`.draws` (the quenched variables),
 :mod:`.causal` (the burn-in sweep), :mod:`.lagged` (the fast sweep), :mod:`.response` (M_R),
-:mod:`.kernels` (two-time functions), :mod:`.exact` (the sampling-free square-loss solver).
+:mod:`.kernels` (two-time functions), :mod:`.exact` (the sampling-free square-loss solver),
+:mod:`.m0law` and :mod:`.m0average` (the DMFT averaged over the law of m(0), docs/finite-size.md).
 """
 
 from ..options import finite_d_m0
 from .kernels import KERNELS, two_time
+from .m0average import solve_dmft_m0_average
 from .solver import solve_dmft
 
-__all__ = ["KERNELS", "finite_d_m0", "solve_dmft", "two_time"]
+__all__ = ["KERNELS", "finite_d_m0", "solve_dmft", "solve_dmft_m0_average", "two_time"]

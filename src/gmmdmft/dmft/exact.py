@@ -103,7 +103,8 @@ def solve_square_gd(problem: Problem, training: Training, *, m0: float = 0.0) ->
                   train_loss=loss, train_loss_sem=zeros, train_accuracy=acc, train_accuracy_sem=zeros,
                   m=m, m_sem=zeros, norm=norm, norm_sem=zeros, method="dmft-exact", params=params,
                   stats=dict(wall_time=time.perf_counter() - t_start, steps=T),
-                  extras=dict(C=C, R=Rw, P0=P0, **kernels))
+                  extras=dict(C=C, C_sem=np.zeros_like(C), R=Rw, R_sem=np.zeros_like(Rw),
+                              P0=P0, **kernels))
 
 
 def mp_moment(alpha: float, delta: float, fn) -> float:

@@ -23,14 +23,15 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import __version__
 from .._backend import NUMPY, get_backend
-from .._validation import DivergenceError, ParameterError, check_instance, check_memory
+from .._progress import Progress
+from .._validation import (DIVERGED, DivergenceError, ParameterError, check_instance,
+                           check_memory, first_diverged)
 from ..model import Problem
 from ..options import DMFTOptions
-from ..result import OBSERVABLES, Result
+from ..result import OBSERVABLES, Result, RunningMean
 from ..training import Training
 from .causal import causal_sweep
 from .draws import pick_response_draws
@@ -94,10 +95,13 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
         A previous solution (same problem and training up to the horizon, kernels returned) to
         start from instead of the causal sweep; a shorter horizon is extended.
     return_kernels : bool
-        Put C(t, t'), R(t, t') and the kernels M_C, M_R, lamhat, mu of the last iteration in
-        ``result.extras``.
+        Put the two-time functions C(t, t') and R(t, t') (``result.C``, ``result.R``: the
+        mean over the averaged iterations, like the curves, with their standard errors
+        ``result.C_sem``, ``result.R_sem``; docs/results.md, "Two-time functions"), P0 and the
+        kernels M_C, M_R, lamhat, mu of the last iteration in ``result.extras``.
     progress : bool or None
-        Progress bar over iterations (None: only when the solve takes more than 2 seconds).
+        None: a progress bar over iterations on a terminal for solves longer than 2 s, else a
+        one-line record every 30 s on standard error; True: always the bar; False: nothing.
 
     Returns
     -------
@@ -109,15 +113,13 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
     m0 = options.initial_m0(problem, training)
     be = get_backend(options.backend, options.device)
     check_backend_runs(problem, be)
-    _check_memory(training, options, be)
-    solver = _Solver(problem, training, options, m0, be, init)
-    bar = tqdm(total=options.max_iter, desc="dmft", unit="it", disable=progress is False,
-               delay=0 if progress else 2.0, leave=False)
+    _check_memory(training, options, be, return_kernels)
+    solver = _Solver(problem, training, options, m0, be, init, return_kernels)
+    bar = Progress(total=options.max_iter, desc="dmft", unit="iterations", progress=progress)
     try:
         while not solver.done:
             solver.iterate()
-            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}",
-                            refresh=False)
+            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}")
             bar.update()
     finally:
         bar.close()
@@ -160,7 +162,7 @@ def check_backend_runs(problem: Problem, be) -> None:
             "ops.step); use backend = 'numpy'")
 
 
-def _check_memory(training, options, be) -> None:
+def _check_memory(training, options, be, return_kernels: bool = False) -> None:
     """Refuse a solve whose arrays would not fit (host, and device for cuda)."""
     T, N, NR = training.steps, options.samples, options.response_samples
     item = np.dtype(options.response_dtype).itemsize
@@ -172,6 +174,8 @@ def _check_memory(training, options, be) -> None:
         response = (T + 1) * T * item * response_chunk(T, NR, item)
         causal = (T + 1) * T * min(CAUSAL_RESPONSE_SAMPLES, N) * item
     work = paths + 8 * T * T * 8 + max(causal, response)
+    if return_kernels:  # mean and error accumulators of C and R, and a temporary of each
+        work += 6 * (T + 1) * (T + 1) * 8
     what = f"samples = {N} at T = {T} steps (t_max = {training.t_max:g}, eta = {training.eta:g})"
     check_memory(work, what, "lower samples or t_max")
     if be.available_memory() is not None:  # the lagged iterations' arrays live on the device
@@ -182,9 +186,11 @@ def _check_memory(training, options, be) -> None:
 class _Solver:
     """The state of one solve between iterations."""
 
-    def __init__(self, problem, training, options, m0, be, init):
+    def __init__(self, problem, training, options, m0, be, init, return_kernels=False):
         self.problem, self.training, self.options, self.m0, self.be = (
             problem, training, options, m0, be)
+        # (Rw, P0, C) averaged over the iterations the curves average (after the burn-in)
+        self.two_time_mean = [RunningMean() for _ in range(3)] if return_kernels else None
         self.T = training.steps
         self.old, self.T_known = (None, 0) if init is None else kernels_from(init, self.T)
         self.warm = init is not None
@@ -195,7 +201,7 @@ class _Solver:
         self.err = float("inf")
         self.done = False
         self.curves = None
-        self.last = None  # (kernels, m) of the last iteration, for C(t, t') at the end
+        self.last = None  # (Rw, P0, C) of the last iteration (with return_kernels)
         self.root = None  # the noise root of self.old["M_C"], for the next lagged sweep
         self.norm = None
         self.t_start = time.perf_counter()
@@ -220,8 +226,14 @@ class _Solver:
                 self.rng, o.response_dtype, MR_fixed=self.MR_next, n_store=n_sweep, probe=probe)
         t0 = time.perf_counter()
         self.root = noise_root(new["M_C"])  # C(t, t) needs it, and so does the next sweep
-        self.last = (new, m)
-        self.norm = equal_time(self.problem, self.training, new, m, self.m0, self.root[0])
+        if self.two_time_mean is not None:  # C(t, t') and R(t, t'), averaged as the curves are
+            self.last = two_time(self.problem, self.training, new, m, self.m0)
+            self.norm = np.diagonal(self.last[2]).copy()
+            if len(self.runs) >= BURN_IN:
+                for mean, x in zip(self.two_time_mean, self.last):
+                    mean.add(x)
+        else:  # C(t, t) alone: one triangular solve instead of about 5 T^3 multiply-adds
+            self.norm = equal_time(self.problem, self.training, new, m, self.m0, self.root[0])
         tm["two_time"] = time.perf_counter() - t0
         self.runs.append(self._observables(m, loss, acc))
         self.changes.append(kernel_change(self.old, new) if self.old is not None else float("nan"))
@@ -243,12 +255,13 @@ class _Solver:
         norm = self.norm
         gen = self.problem.gen_error(m, norm)
         eta = self.training.eta
-        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen)):
-            bad = np.flatnonzero(~np.isfinite(arr))
-            if bad.size:
+        for name, arr in (("m", m), ("norm", norm), ("gen_error", gen), ("train_loss", loss)):
+            k = first_diverged(arr, self.training.R)
+            if k is not None:
                 raise DivergenceError(
-                    f"DMFT diverged: {name} is not finite at time step {bad[0]} "
-                    f"(t = {bad[0] * eta:g}); use a smaller eta (now {eta:g}) or more damping")
+                    f"DMFT diverged: {name} = {arr[k]:.3g} at time step {k} (t = {k * eta:g}) is "
+                    f"not finite or beyond {DIVERGED:.0e} max(1, R); use a smaller eta (now "
+                    f"{eta:g}) or more damping")
         return np.stack([gen, loss, acc, m, norm])
 
     def _next_response(self, new, Dpaths):
@@ -288,10 +301,22 @@ class _Solver:
                      timing=timing, timing_per_iteration=self.per_iteration, steps=self.T)
         extras = {}
         if return_kernels:
-            Rw, P0, C = two_time(self.problem, self.training, *self.last, self.m0)
-            extras = dict(C=C, R=Rw, P0=P0, **{k: self.old[k] for k in KERNELS})
+            extras = dict(self._two_time(), **{k: self.old[k] for k in KERNELS})
         return Result(t=self.training.times, method="dmft", params=params, status=status,
                       message=message, stats=stats, extras=extras, **self.curves)
+
+    def _two_time(self) -> dict:
+        """C, R, P0 averaged as the curves are (the last iteration alone when the solve ended
+        within the burn-in), with the standard errors of C and R (AR(1)-corrected as in
+        :func:`average`)."""
+        Rw, P0, C = self.two_time_mean
+        if Rw.n == 0:
+            return dict(C=self.last[2], C_sem=np.full_like(self.last[2], np.nan),
+                        R=self.last[0], R_sem=np.full_like(self.last[0], np.nan),
+                        P0=self.last[1])
+        inflation = math.sqrt((2.0 - self.options.damping) / self.options.damping)
+        return dict(C=C.mean, C_sem=C.sem(inflation), R=Rw.mean, R_sem=Rw.sem(inflation),
+                    P0=P0.mean)
 
 
 def _burn_in_samples(options) -> int:

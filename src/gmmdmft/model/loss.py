@@ -27,7 +27,6 @@ import numpy as np
 from scipy.special import expit
 
 from .. import plugins
-from .._validation import ParameterError, ParameterTypeError
 
 #: margins on which a loss is checked before any compute
 PROBE = np.concatenate([np.linspace(-50.0, 50.0, 1001), [0.0, 1.0, -1.0]])
@@ -163,21 +162,9 @@ LOSSES: dict[str, Loss] = {cls.spec: cls() for cls in (Logistic, Square, Exponen
 def resolve_loss(spec) -> Loss:
     """The loss object of ``spec``: a name of :data:`LOSSES`, an import path or an object
     meeting the contract (checked on the probe grid)."""
-    if isinstance(spec, str):
-        if spec in LOSSES:
-            return LOSSES[spec]
-        if not plugins.is_import_path(spec):
-            raise ParameterError(f"loss = {spec!r} is not one of: {', '.join(LOSSES)} (or an "
-                                 "import path 'module:attr' of a loss with value, d1, d2)")
-        obj = plugins.load("loss", spec)
-        shown = repr(spec)
-    elif isinstance(spec, (int, float, bool)) or spec is None:
-        raise ParameterTypeError(f"loss = {spec!r} must be a name ({', '.join(LOSSES)}), an "
-                                 "import path 'module:attr' or a loss object")
-    else:
-        obj, shown = spec, f"<{type(spec).__name__} object>"
-    plugins.check_contract("loss", shown, obj, ("value", "d1", "d2"), PROBE)
-    return obj
+    builtins = {name: (lambda loss=loss: loss) for name, loss in LOSSES.items()}
+    return plugins.resolve("loss", spec, builtins, ("value", "d1", "d2"), PROBE,
+                           "a loss with value, d1, d2")
 
 
 def loss_terms(loss, v, ops=None):

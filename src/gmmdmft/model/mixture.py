@@ -21,6 +21,7 @@ from scipy.optimize import brentq
 from scipy.special import erfc, logsumexp
 
 from .._validation import ParameterError
+from .output import sign_probabilities
 
 WEIGHT_SUM_TOL = 1e-9
 
@@ -134,7 +135,7 @@ class Mixture:
         sd = np.sqrt(delta * np.asarray(C, dtype=float))
         err = 0.0
         for c, y, p in self.components:
-            pos, neg = output.sign_probabilities(c * m, sd)
+            pos, neg = sign_probabilities(output, c * m, sd)
             err = err + p * (neg if y > 0 else pos)
         return np.asarray(err)[()]
 
@@ -233,3 +234,19 @@ def three_clusters() -> Mixture:
 
 
 PRESETS = {2: two_clusters, 3: three_clusters}
+
+
+def build_mixture(clusters=None, centers=None, weights=None, labels=None) -> Mixture:
+    """The mixture of a preset (``clusters`` 2 or 3; 2 when nothing is given) or of
+    ``centers``, ``weights`` and ``labels`` (all three, and no preset)."""
+    given = dict(centers=centers, weights=weights, labels=labels)
+    if all(v is None for v in given.values()):
+        return PRESETS[2 if clusters is None else clusters]()
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ParameterError(f"{missing[0]} is missing: a mixture needs centers, weights and "
+                             "labels together (or a preset: clusters = 2 or 3)")
+    if clusters is not None:
+        raise ParameterError(f"clusters = {clusters} and centers exclude each other: give a "
+                             "preset (clusters) or centers, weights and labels")
+    return Mixture(**given)

@@ -28,7 +28,6 @@ import numpy as np
 from scipy.special import erf, erfc, ndtr
 
 from .. import plugins
-from .._validation import ParameterError, ParameterTypeError
 
 PROBE = np.concatenate([np.linspace(-20.0, 20.0, 801), [0.0]])
 SQRT2 = math.sqrt(2.0)
@@ -124,22 +123,19 @@ OUTPUTS = ("linear", "door")
 def resolve_output(spec, L: float | None):
     """The output object of ``spec`` (``"linear"``, ``"door"`` with width ``L``, an import path
     or an object meeting the contract)."""
-    if isinstance(spec, str):
-        if spec == "linear":
-            return Linear()
-        if spec == "door":
-            return Door(L)
-        if not plugins.is_import_path(spec):
-            raise ParameterError(f"activation = {spec!r} is not one of: {', '.join(OUTPUTS)} "
-                                 "(or an import path 'module:attr' of an output with phi, dphi, d2phi)")
-        obj, shown = plugins.load("activation", spec), repr(spec)
-    elif spec is None or isinstance(spec, (int, float, bool)):
-        raise ParameterTypeError(f"activation = {spec!r} must be a name ({', '.join(OUTPUTS)}), "
-                                 "an import path 'module:attr' or an output object")
-    else:
-        obj, shown = spec, f"<{type(spec).__name__} object>"
-    plugins.check_contract("activation", shown, obj, ("phi", "dphi", "d2phi"), PROBE)
-    return obj
+    builtins = {"linear": Linear, "door": lambda: Door(L)}
+    return plugins.resolve("activation", spec, builtins, ("phi", "dphi", "d2phi"), PROBE,
+                           "an output with phi, dphi, d2phi")
+
+
+def sign_probabilities(output, mean, sd):
+    """(P(phi(h) > 0), P(phi(h) < 0)) for h ~ N(mean, sd^2): ``output.sign_probabilities``
+    when the output has it (a closed form), else :func:`numeric_sign_probabilities` of its phi
+    (a plug-in that gives phi, dphi, d2phi only)."""
+    closed = getattr(output, "sign_probabilities", None)
+    if callable(closed):
+        return closed(mean, sd)
+    return numeric_sign_probabilities(output.phi, mean, sd)
 
 
 def parity(output) -> str | None:
@@ -157,6 +153,16 @@ def parity(output) -> str | None:
     if np.all(np.abs(fm - f) <= scale):
         return "even"
     return None
+
+
+def sign_probabilities(output, mean, sd):
+    """(P(phi(h) > 0), P(phi(h) < 0)) for h ~ N(mean, sd^2): the output's own
+    ``sign_probabilities`` when it has one (it is optional in the contract), else
+    :func:`numeric_sign_probabilities` of its phi."""
+    own = getattr(output, "sign_probabilities", None)
+    if own is not None:
+        return own(mean, sd)
+    return numeric_sign_probabilities(output.phi, mean, sd)
 
 
 def numeric_sign_probabilities(phi, mean, sd, n: int = 2001, zmax: float = 12.0):

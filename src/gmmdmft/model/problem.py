@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .._fields import Declared, param
 from .._validation import ParameterError, check_real
 from .loss import LOSSES, loss_terms, resolve_loss
-from .mixture import PRESETS, Mixture
+from .mixture import PRESETS, Mixture, build_mixture
 from .output import Door, Linear, parity, resolve_output
 
 
@@ -55,7 +55,9 @@ class Problem(Declared):
                                  optional=True, metavar="Y1,Y2,...")
 
     def _check(self):
-        mixture = self._resolve_mixture()
+        mixture = build_mixture(self.clusters, self.centers, self.weights, self.labels)
+        if self.centers is None and self.clusters is None:
+            self._set("clusters", 2)
         clusters = self.clusters
         activation = self.activation
         L = self.L
@@ -89,21 +91,6 @@ class Problem(Declared):
         self._set("_ell", resolve_loss(loss))
         self._set("_parity", parity(output))
         self._set("_linear", isinstance(output, Linear))
-
-    def _resolve_mixture(self) -> Mixture:
-        given = {k: getattr(self, k) for k in ("centers", "weights", "labels")}
-        if all(v is None for v in given.values()):
-            if self.clusters is None:
-                self._set("clusters", 2)
-            return PRESETS[self.clusters]()
-        missing = [k for k, v in given.items() if v is None]
-        if missing:
-            raise ParameterError(f"{missing[0]} is missing: a mixture needs centers, weights and "
-                                 "labels together (or a preset: clusters = 2 or 3)")
-        if self.clusters is not None:
-            raise ParameterError(f"clusters = {self.clusters} and centers exclude each other: "
-                                 "give a preset (clusters) or centers, weights and labels")
-        return Mixture(**given)
 
     # ----------------------------------------------------------------- the model objects
     @property

@@ -1,8 +1,5 @@
-"""Command line: ``gmmdmft sweep`` and ``gmmdmft plot-sweep`` (attached to :data:`gmmdmft.cli.cli`).
-
-The work is done by :mod:`gmmdmft.sweep`; this module maps options to it. Bad specs and bad
-options raise :class:`~gmmdmft.ParameterError`, which the entry point prints as one line with
-exit code 2, before any compute.
+"""``gmmdmft sweep`` and ``gmmdmft plot-sweep``: parameter sweeps through the job engine
+(:mod:`gmmdmft.runs.sweeps`). Bad specs and bad options are one-line errors before any compute.
 """
 
 from __future__ import annotations
@@ -11,9 +8,12 @@ from pathlib import Path
 
 import click
 
-from ._validation import ParameterError
-from .cli import PROG, cli, command_line, progress_wanted
-from . import sweep as _sweep
+from .._validation import ParameterError
+from ..options import DMFTOptions
+from ..runs import sweeps as _sweep
+from ..runs.summaries import SUMMARIES
+from ._app import PROG, cli, command_line, progress_wanted
+from ._options import declared_options
 
 SHOWN_FAILURES = 5
 
@@ -39,37 +39,41 @@ SHOWN_FAILURES = 5
                    "dmft.samples=2000, vary.b=[0.3,0.5], method='simulate'); may be repeated.")
 @click.option("--dry-run", is_flag=True, default=False,
               help="Validate the spec, list the points and what is already done; compute nothing.")
+@declared_options(DMFTOptions, only=("backend", "device"))
 @click.option("--quiet", "-q", is_flag=True, default=False,
               help="No progress bar and no closing messages (errors still print).")
 @click.pass_context
 def sweep_cmd(ctx, spec_file, out, scheduler, workers, retries, retry_failed, overrides,
-              dry_run, quiet):
+              dry_run, quiet, **engine):
     """Run a parameter sweep: every point of SPEC.toml by DMFT and/or simulation, locally or on
     a Dask cluster, with one row per point (summaries of each learning curve) in DIR/sweep.csv
     and DIR/sweep.parquet.
 
     Finished points are stored at once (content-addressed by parameters and package version):
     an interrupted sweep resumes with the same command, which computes only what is missing.
+    --backend and --device apply to every DMFT point (they do not change the keys).
     """
     if scheduler is not None and workers is not None:
         raise ParameterError("--scheduler and --local-workers exclude each other: the scheduler's "
                              "cluster decides the workers")
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     spec = _sweep.load_spec(spec_file, overrides)
+    engine = {k: v for k, v in engine.items() if v is not None}
+    if engine:
+        DMFTOptions(**engine)  # checked before any compute
     if dry_run:
         points = _sweep.expand(spec)
-        have_dir = Path(out).is_dir()
         for p in points:
             if p.invalid is not None:
                 state = "invalid: " + p.invalid
             else:
-                state = (have_dir and _sweep.stored_state(out, p.key)) or "to compute"
+                state = _sweep.point_state(out, p) or "to compute"
             click.echo(f"{p.describe()}  [{state}]  {p.key[:12]}")
         click.echo(f"{len(points)} points")
         return
     report = _sweep.run_sweep(spec, out, scheduler=scheduler, workers=workers, retries=retries,
-                              retry_failed=retry_failed, progress=progress_wanted(quiet),
-                              command=command_line(ctx), log=log)
+                              retry_failed=retry_failed, overrides=engine,
+                              progress=progress_wanted(quiet), command=command_line(ctx), log=log)
     bad = [r for r in report.rows if r["status"] in ("failed", "error")]
     for r in bad[:SHOWN_FAILURES]:
         click.echo(f"{PROG}: warning: point {r['index']} ({r['method']}) {r['status']}: "
@@ -90,7 +94,7 @@ def sweep_cmd(ctx, spec_file, out, scheduler, workers, retries, retry_failed, ov
 def format_rows(rows, spec) -> str:
     """A short aligned text table: index, varied parameters, method, main summaries, status."""
     cols = ["index", *spec.vary, "method"]
-    cols += [c for s in spec.summaries for c in _sweep.SUMMARIES[s] if not c.endswith("_sem")]
+    cols += [c for s in spec.summaries for c in SUMMARIES[s] if not c.endswith("_sem")]
     cols += ["status"]
 
     def cell(v):
@@ -115,6 +119,8 @@ def format_rows(rows, spec) -> str:
 def plot_sweep_cmd(out_dir, file, summaries, quiet):
     """Draw the phase diagram of a sweep: a heat map over two varied parameters, lines over one
     (one panel per summary, and per method when the sweep has both)."""
-    path = _sweep.plot_sweep(out_dir, file, summaries)
+    from ..plot.sweep import plot_sweep  # noqa: PLC0415 (matplotlib only to draw)
+
+    path = plot_sweep(out_dir, file, summaries)
     if not quiet:
         click.echo(f"wrote {path}", err=True)
