@@ -72,7 +72,8 @@ class DMFTOptions(Declared):
     samples: int = param(20000, "int", "Draws N of the effective process per iteration "
                          "(rounded up to even).", lo=2, hi=10**9)
     response_samples: int = param(1000, "int", "Draws (of the N, importance-sampled) whose "
-                                  "responses estimate M_R (2 ... N).", lo=2)
+                                  "responses estimate M_R with response = propagate (2 ... N).",
+                                  lo=2)
     damping: float = param(1.0, "real", "Kernel mixing in (0, 1]; 1 makes iterations "
                            "independent replicas.", lo=0, hi=1, lo_open=True)
     max_iter: int = param(12, "int", "Maximum number of iterations; the first two are burn-in.",
@@ -102,8 +103,13 @@ class DMFTOptions(Declared):
                                  shown_default=f"{M0_NODES_SYMMETRIC} for symmetric models, "
                                  f"{M0_NODES_OTHER} otherwise")
     response_dtype: str = param("float32", "choice", "Precision of the per-draw responses "
-                                "behind M_R (float64 makes the backends agree to rounding).",
+                                "behind M_R and of the stored h and noise paths of the fast "
+                                "iterations (float64 makes the backends agree to rounding).",
                                 choices=DTYPES)
+    response: str = param("probe", "choice", "Estimate of M_R: probe (random-sign tangents of "
+                          "all draws, cost ~ samples T^2) or propagate (the full responses of "
+                          "response_samples draws, ~ response_samples T^3).",
+                          choices=("probe", "propagate"))
     lagged: bool = param(True, "bool", "Iterations after the first run under the previous M_C "
                          "and M_R (matrix products); false: all-causal sweeps (slow cross-check).")
     backend: str | None = param(None, "choice", "Array library of the fast iterations.",

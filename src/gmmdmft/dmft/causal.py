@@ -9,15 +9,17 @@ import time
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from .._backend import NUMPY
 from .._blas import one_blas_thread
 from .._validation import DivergenceError
 from .draws import Draws
 from .kernels import gaussian_paths, symmetrize
+from .response import rademacher
 
 
 def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
            N: int, N_R: int, m0: float, rng, G_dtype, MR_fixed=None, n_store: int = 0,
-           block: int = 64):
+           block: int = 64, probe: bool = False):
     """One causal forward sweep: sample N draws and update the kernels time step by time step.
 
     ``old`` holds the previous iterate's kernels (or None); the time-k kernels become
@@ -27,7 +29,9 @@ def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
     semi-definite by construction, which mixing the rows of M_C before a Cholesky is not when
     gamma varies with time (warm start from a shorter horizon).
     Without ``MR_fixed``, M_R is estimated causally from the responses G of the first N_R
-    draws. With ``MR_fixed`` the sweep uses the given M_R instead (its memory sum then runs as
+    draws (``probe``: from the random-sign tangents of the first N_R draws, as in
+    :func:`~gmmdmft.dmft.response.probe_estimate`: a product with the history per step instead
+    of one with every earlier response). With ``MR_fixed`` the sweep uses the given M_R instead (its memory sum then runs as
     one matrix product per block of time). Either way the D paths of the first ``n_store``
     draws are returned, from which :func:`response_estimate` computes the next M_R.
     Returns (kernels, m, training loss, training accuracy, timings, D paths).
@@ -54,7 +58,10 @@ def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
     Z = np.empty((T, N))
     n_keep = max(N_R if causal_R else 0, n_store)
     Dh = np.empty((T, n_keep), dtype=G_dtype)
-    if causal_R:
+    if causal_R and probe:
+        X = np.zeros((T + 1, N_R), dtype=G_dtype)  # the tangents of the first N_R draws
+        W = rademacher(rng, NUMPY, np.empty((T, N_R), dtype=G_dtype), G_dtype)
+    elif causal_R:
         G = np.zeros((T + 1, T * N_R), dtype=G_dtype)  # G[i, j*N_R + n] = G_n[i, j]
     hist = None
     loss = np.empty(T + 1)
@@ -72,7 +79,8 @@ def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
     # matrix-vector products with the history only: one BLAS thread while they are small (see
     # _blas), all threads once a step reads more than 32 MB (measured 1.35x faster then)
     item = np.dtype(G_dtype).itemsize
-    big = next((k for k in range(T + 1) if max(8 * k * N, item * k * k * N_R * causal_R) >= 2**25),
+    per_k = N_R if probe else N_R * T  # response numbers read per step, per unit of k
+    big = next((k for k in range(T + 1) if max(8 * k * N, item * k * per_k * causal_R) >= 2**25),
                T + 1)
     with one_blas_thread() as limiter:
         for k in range(T + 1):
@@ -107,7 +115,11 @@ def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
             t2 = tic()
             timing["M_C"] += t2 - t1
 
-            if causal_R and k > 0:
+            if causal_R and probe and k > 0:
+                Dk = D[:N_R].astype(G_dtype)
+                est = (alpha * Delta**2 / N_R) * (W[:k] @ (Dk * X[k]))
+                MR[k, :k] = g * est + (keep * old["M_R"][k, :k] if keep else 0.0)
+            elif causal_R and k > 0:
                 Gk = G[k, : k * N_R].reshape(k, N_R)
                 est = (alpha * Delta**2 / N_R) * ((Gk * Dh[:k, :N_R]) @ D[:N_R].astype(G_dtype))
                 MR[k, :k] = g * est + (keep * old["M_R"][k, :k] if keep else 0.0)
@@ -150,6 +162,15 @@ def causal_sweep(problem, training, old: dict | None, gamma: np.ndarray,
 
             # response of the first N_R draws to a unit kick at each earlier time
             if not causal_R:
+                continue
+            if probe:  # x[k+1] = a_k x[k] + sum_i eta^2 M_R[k, i] x[i] + D_k w_k
+                Dk = D[:N_R].astype(G_dtype)
+                Xn = X[k + 1]
+                np.multiply(X[k], a - eta * Delta * Dk, out=Xn)
+                Xn += Dk * W[k]
+                if k > 0:
+                    Xn += (eta**2 * MR[k, :k]).astype(G_dtype) @ X[:k]
+                timing["M_R"] += tic() - t5
                 continue
             if k > 0:
                 Gk = G[k, : k * N_R].reshape(k, N_R)

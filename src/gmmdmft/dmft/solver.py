@@ -35,9 +35,9 @@ from ..result import OBSERVABLES, Result, RunningMean
 from ..training import Training
 from .causal import causal_sweep
 from .draws import pick_response_draws
-from .kernels import KERNELS, kernel_change, kernels_from, two_time
-from .lagged import lagged_sweep
-from .response import response_chunk, response_estimate
+from .kernels import KERNELS, equal_time, kernel_change, kernels_from, two_time
+from .lagged import lagged_sweep, noise_root
+from .response import probe_estimate, response_chunk, response_estimate
 
 # iterations discarded: the causal sweep, and the first iteration run under its kernels (whose
 # M_R comes from few draws: measured at T = 500, the spread of gen_error(100) over solver seeds
@@ -48,8 +48,19 @@ MIN_USED_FOR_TOL = 4
 # fraction of the draws used in the causal (burn-in) sweep: its curves are discarded and its
 # kernels only seed the next iteration (measured: 1, 0.25 and 0.1 give the same later iterations)
 BURN_IN_FRACTION = 0.25
+# the same with response = "probe": its later iterations are cheap, so the burn-in sweep (whose
+# products with the history per step cost T^2 N/2 memory reads each) would dominate long
+# horizons; 0.1 is within the measured range above
+BURN_IN_FRACTION_PROBE = 0.1
 # draws whose responses give the first (causal) sweep its M_R; later iterations re-estimate it
 CAUSAL_RESPONSE_SAMPLES = 64
+# probes per draw of the probe estimate of M_R (importance-sampled picks: PROBES_PER_DRAW * N).
+# Its noise is most of the scatter of the late curves: measured at T = 1000, N = 2e4, 4 probes
+# per draw cut the iteration-to-iteration spread of gen_error(t = 200) from 0.0023 to 0.0017
+# (variance ~ a + b / P with b / a = 1.5); against the cost of the other phases 2 is the best.
+PROBES_PER_DRAW = 2
+# buffers of the probe estimate of M_R (its chunks of draws, response.probe_estimate)
+PROBE_CHUNK_BYTES = 2**28
 # old keyword -> option name
 ALIASES = {"G_dtype": "response_dtype"}
 
@@ -156,15 +167,19 @@ def _check_memory(training, options, be, return_kernels: bool = False) -> None:
     T, N, NR = training.steps, options.samples, options.response_samples
     item = np.dtype(options.response_dtype).itemsize
     paths = (T + 1) * N * (3 * 8 + item)  # h, F, z (float64) and D paths
-    G_bytes = (T + 1) * T * item * response_chunk(T, NR, item)
-    n_causal = min(CAUSAL_RESPONSE_SAMPLES, N)
-    work = paths + 8 * T * T * 8 + max((T + 1) * T * n_causal * item, G_bytes)
+    if options.response == "probe":  # chunked tangents; the burn-in's tangents of its draws
+        response = PROBE_CHUNK_BYTES
+        causal = 2 * (T + 1) * _burn_in_samples(options) * item
+    else:
+        response = (T + 1) * T * item * response_chunk(T, NR, item)
+        causal = (T + 1) * T * min(CAUSAL_RESPONSE_SAMPLES, N) * item
+    work = paths + 8 * T * T * 8 + max(causal, response)
     if return_kernels:  # mean and error accumulators of C and R, and a temporary of each
         work += 6 * (T + 1) * (T + 1) * 8
     what = f"samples = {N} at T = {T} steps (t_max = {training.t_max:g}, eta = {training.eta:g})"
     check_memory(work, what, "lower samples or t_max")
     if be.available_memory() is not None:  # the lagged iterations' arrays live on the device
-        check_memory(paths + G_bytes, what, "lower samples or t_max",
+        check_memory(paths + response, what, "lower samples or t_max",
                      detail=f" on {be.device}", avail=be.available_memory())
 
 
@@ -186,7 +201,9 @@ class _Solver:
         self.err = float("inf")
         self.done = False
         self.curves = None
-        self.last = None  # (Rw, P0, C) of the last iteration
+        self.last = None  # (Rw, P0, C) of the last iteration (with return_kernels)
+        self.root = None  # the noise root of self.old["M_C"], for the next lagged sweep
+        self.norm = None
         self.t_start = time.perf_counter()
 
     def iterate(self) -> None:
@@ -199,18 +216,24 @@ class _Solver:
         if kind == "lagged":
             new, m, loss, acc, tm, Dpaths = lagged_sweep(
                 self.problem, self.training, dict(self.old, M_R=self.MR_next), gamma, o.samples,
-                self.m0, self.rng, o.response_dtype, work=self.work, be=self.be)
+                self.m0, self.rng, o.response_dtype, work=self.work, be=self.be, root=self.root)
         else:
             n_sweep = o.samples if self.old is not None else _burn_in_samples(o)
+            probe = o.response == "probe"
             new, m, loss, acc, tm, Dpaths = causal_sweep(
                 self.problem, self.training, self.old, gamma, n_sweep,
-                min(CAUSAL_RESPONSE_SAMPLES, o.samples), self.m0, self.rng, o.response_dtype,
-                MR_fixed=self.MR_next, n_store=n_sweep)
+                n_sweep if probe else min(CAUSAL_RESPONSE_SAMPLES, o.samples), self.m0,
+                self.rng, o.response_dtype, MR_fixed=self.MR_next, n_store=n_sweep, probe=probe)
         t0 = time.perf_counter()
-        self.last = two_time(self.problem, self.training, new, m, self.m0)
-        if self.two_time_mean is not None and len(self.runs) >= BURN_IN:
-            for mean, x in zip(self.two_time_mean, self.last):
-                mean.add(x)
+        self.root = noise_root(new["M_C"])  # C(t, t) needs it, and so does the next sweep
+        if self.two_time_mean is not None:  # C(t, t') and R(t, t'), averaged as the curves are
+            self.last = two_time(self.problem, self.training, new, m, self.m0)
+            self.norm = np.diagonal(self.last[2]).copy()
+            if len(self.runs) >= BURN_IN:
+                for mean, x in zip(self.two_time_mean, self.last):
+                    mean.add(x)
+        else:  # C(t, t) alone: one triangular solve instead of about 5 T^3 multiply-adds
+            self.norm = equal_time(self.problem, self.training, new, m, self.m0, self.root[0])
         tm["two_time"] = time.perf_counter() - t0
         self.runs.append(self._observables(m, loss, acc))
         self.changes.append(kernel_change(self.old, new) if self.old is not None else float("nan"))
@@ -229,7 +252,7 @@ class _Solver:
         self.per_iteration.append(tm)
 
     def _observables(self, m, loss, acc) -> np.ndarray:
-        norm = np.diagonal(self.last[2]).copy()
+        norm = self.norm
         gen = self.problem.gen_error(m, norm)
         eta = self.training.eta
         for name, arr in (("m", m), ("norm", norm), ("gen_error", gen), ("train_loss", loss)):
@@ -245,10 +268,16 @@ class _Solver:
         be, o = self.be, self.options
         Dpaths = be.asarray(Dpaths)
         score = be.to_numpy(be.einsum("kn,kn->n", Dpaths, Dpaths))
-        pick, w = pick_response_draws(score, o.response_samples, self.rng)
-        est = response_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
-                                Dpaths[:, be.asarray(pick)], o.response_dtype, weights=w,
-                                work=self.work, be=be)
+        if o.response == "probe":
+            pick, w = pick_response_draws(score, PROBES_PER_DRAW * o.samples, self.rng)
+            est = probe_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
+                                 Dpaths, self.rng, o.response_dtype, weights=w, pick=pick,
+                                 chunk_bytes=PROBE_CHUNK_BYTES, work=self.work, be=be)
+        else:
+            pick, w = pick_response_draws(score, o.response_samples, self.rng)
+            est = response_estimate(self.problem, self.training, new["lamhat"], new["M_R"],
+                                    Dpaths[:, be.asarray(pick)], o.response_dtype, weights=w,
+                                    work=self.work, be=be)
         mixed = o.damping < 1.0 and (len(self.runs) > 1 or self.warm)
         return (1 - o.damping) * new["M_R"] + o.damping * est if mixed else est
 
@@ -292,8 +321,11 @@ class _Solver:
 
 def _burn_in_samples(options) -> int:
     """Draws of the first (causal, burn-in) sweep."""
-    n = max(options.response_samples, CAUSAL_RESPONSE_SAMPLES,
-            int(options.samples * BURN_IN_FRACTION))
+    if options.response == "probe":
+        n = max(CAUSAL_RESPONSE_SAMPLES, int(options.samples * BURN_IN_FRACTION_PROBE))
+    else:
+        n = max(options.response_samples, CAUSAL_RESPONSE_SAMPLES,
+                int(options.samples * BURN_IN_FRACTION))
     return min(options.samples, n + n % 2)
 
 
