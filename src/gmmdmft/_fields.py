@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ._validation import (ParameterError, ParameterTypeError, _fmt, _range, check_choice,
-                          check_int, check_real)
+                          check_instance, check_int, check_real)
 
 KINDS = ("real", "int", "bool", "str", "choice", "reals", "ints", "plugin")
 
@@ -181,6 +181,23 @@ class Declared:
     def replace(self, **changes):
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def merged(cls, options, keywords: dict, function: str, extra: str = "",
+               defaults: dict | None = None):
+        """The options an entry function runs with: ``options`` (an instance, or None for
+        ``cls(**defaults)``) with the keyword arguments ``keywords`` applied, validated. An
+        unknown keyword is one ParameterError naming ``function`` and the allowed options
+        (``extra``: more accepted names to list)."""
+        if options is not None:
+            check_instance("options", options, cls)
+        unknown = sorted(set(keywords) - set(cls.specs()))
+        if unknown:
+            names = ", ".join(cls.specs()) + (f", {extra}" if extra else "")
+            raise ParameterError(f"{unknown[0]} is not an option of {function} (options: {names})")
+        if options is None:
+            return cls(**{**(defaults or {}), **keywords})
+        return options.replace(**keywords) if keywords else options
 
     @classmethod
     def from_mapping(cls, mapping: dict, where: str = ""):

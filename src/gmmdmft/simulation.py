@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from ._blas import one_blas_thread
 from ._progress import Progress
-from ._validation import (DIVERGED, DivergenceError, ParameterError, available_memory,
+from ._validation import (DIVERGED, DivergenceError, available_memory,
                           check_instance, check_memory, first_diverged)
 from .model import Problem
 from .extrapolation import flow_limit
@@ -150,14 +150,7 @@ def simulate(problem: Problem, training: Training, options: SimulationOptions | 
     """
     check_instance("problem", problem, Problem)
     check_instance("training", training, Training)
-    if options is not None:
-        check_instance("options", options, SimulationOptions)
-    unknown = sorted(set(keywords) - set(SimulationOptions.specs()))
-    if unknown:
-        raise ParameterError(f"{unknown[0]} is not an option of simulate (options: "
-                             f"{', '.join(SimulationOptions.specs())})")
-    o = options if options is not None else SimulationOptions()
-    o = o.replace(**keywords) if keywords else o
+    o = SimulationOptions.merged(options, keywords, "simulate")
     if o.eta_limit:
         return _flow_limit(problem, training, o, progress)
     d, seeds, seed0, every, dtype = o.d, o.seeds, o.seed0, o.every, o.dtype

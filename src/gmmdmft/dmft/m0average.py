@@ -237,15 +237,8 @@ def _finite_max(x) -> float:
 
 
 def _options(options, keywords) -> DMFTOptions:
-    if options is not None:
-        check_instance("options", options, DMFTOptions)
-    unknown = sorted(set(keywords) - set(DMFTOptions.specs()))
-    if unknown:
-        raise ParameterError(f"{unknown[0]} is not an option of solve_dmft_m0_average "
-                             f"(options: {', '.join(DMFTOptions.specs())})")
-    if options is None:
-        return DMFTOptions(**{"m0_average": True, **keywords})
-    return options.replace(**keywords) if keywords else options
+    return DMFTOptions.merged(options, keywords, "solve_dmft_m0_average",
+                              defaults={"m0_average": True})
 
 
 def combine(results, weights) -> tuple[dict, dict]:

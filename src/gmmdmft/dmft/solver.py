@@ -130,15 +130,8 @@ def _options(problem, training, options, keywords) -> DMFTOptions:
     """The validated options: ``options`` (or the defaults) with ``keywords`` applied."""
     check_instance("problem", problem, Problem)
     check_instance("training", training, Training)
-    if options is not None:
-        check_instance("options", options, DMFTOptions)
     keywords = {ALIASES.get(k, k): v for k, v in keywords.items()}
-    unknown = sorted(set(keywords) - set(DMFTOptions.specs()))
-    if unknown:
-        raise ParameterError(f"{unknown[0]} is not an option of solve_dmft (options: "
-                             f"{', '.join(DMFTOptions.specs())})")
-    base = options if options is not None else DMFTOptions()
-    return base.replace(**keywords) if keywords else base
+    return DMFTOptions.merged(options, keywords, "solve_dmft")
 
 
 def check_backend_runs(problem: Problem, be) -> None:

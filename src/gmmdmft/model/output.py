@@ -155,16 +155,6 @@ def parity(output) -> str | None:
     return None
 
 
-def sign_probabilities(output, mean, sd):
-    """(P(phi(h) > 0), P(phi(h) < 0)) for h ~ N(mean, sd^2): the output's own
-    ``sign_probabilities`` when it has one (it is optional in the contract), else
-    :func:`numeric_sign_probabilities` of its phi."""
-    own = getattr(output, "sign_probabilities", None)
-    if own is not None:
-        return own(mean, sd)
-    return numeric_sign_probabilities(output.phi, mean, sd)
-
-
 def numeric_sign_probabilities(phi, mean, sd, n: int = 2001, zmax: float = 12.0):
     """(P(phi(h) > 0), P(phi(h) < 0)) for h ~ N(mean, sd^2), elementwise, from the sign changes
     of phi on a grid of ``n`` points over mean +- zmax sd, each refined by 60 bisections."""

@@ -16,7 +16,6 @@ import io
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

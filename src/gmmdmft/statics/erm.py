@@ -96,14 +96,7 @@ def solve_erm(problem: Problem, options: ERMOptions | None = None, *,
 
 def _options(options, keywords) -> ERMOptions:
     """The validated options: ``options`` (or the defaults) with ``keywords`` applied."""
-    if options is not None:
-        check_instance("options", options, ERMOptions)
-    unknown = sorted(set(keywords) - set(ERMOptions.specs()))
-    if unknown:
-        raise ParameterError(f"{unknown[0]} is not an option of solve_erm (options: "
-                             f"{', '.join(ERMOptions.specs())}, init)")
-    base = options if options is not None else ERMOptions()
-    return base.replace(**keywords) if keywords else base
+    return ERMOptions.merged(options, keywords, "solve_erm", extra="init")
 
 
 def _check_ridgeless(problem, comps, loss, square) -> None:
