@@ -280,16 +280,21 @@ def test_max_margin_matches_hard_margin_svm(kw):
 
 
 # ---------------------------------------------------------------------------- dynamics
-@pytest.mark.parametrize("lam, eta, t_max", [(1.0, 0.5, 60.0), (0.1, 1.0, 100.0)])
-def test_dmft_at_long_times_converges_to_the_minimiser(lam, eta, t_max):
+@pytest.mark.parametrize("loss, lam, eta, t_max", [
+    ("logistic", 1.0, 0.5, 60.0), ("logistic", 0.1, 1.0, 100.0),
+    ("exponential", 1.0, 0.25, 60.0), (Algebraic(), 1.0, 0.25, 60.0)],
+    ids=["logistic-1", "logistic-0.1", "exponential-1", "plug-in-1"])
+def test_dmft_at_long_times_converges_to_the_minimiser(loss, lam, eta, t_max):
     # GD's fixed point is the minimiser whatever its step, so the largest stable steps are
     # used: eta = 0.5 at lam = 1 (Hessian <= lam + Delta (1 + sqrt alpha)^2/4 + alpha/4 = 2.2)
     # and eta = 1 at lam = 0.1 (1.3); the distance to the fixed point decays at least like
     # e^{-lam t} (measured at lam = 0.1: eps(50) - eps(100) = 8e-6, eps(100) = eps(300) to
     # 1e-7). The DMFT (10000 draws, 8 iterations after the burn-in) must agree within 3 of
     # its Monte-Carlo SEM for eps, m and |w|^2/d (measured at 20000 draws: z = 0.2 at lam = 1,
-    # and |z| <= 2.2 at lam = 0.1 over seven solves).
-    problem = Problem(alpha=2.0, delta=0.5, lam=lam)
+    # and |z| <= 2.2 at lam = 0.1 over seven solves). The exponential loss and the plug-in
+    # (a user object through the loss contract) run at eta = 0.25: their ell'' reaches 1 at
+    # the initial margins, where a larger step overshoots.
+    problem = Problem(alpha=2.0, delta=0.5, lam=lam, loss=loss)
     theory = solve_erm(problem)
     r = solve_dmft(problem, Training(eta=eta, t_max=t_max, R=0.01), samples=10000,
                    max_iter=10, tol=0, progress=False)
