@@ -21,8 +21,9 @@ solution   time to a solution at T = 100: gmmdmft's default solve against the ba
            Picard iteration, counted until its curve stays within max(2e-3, 3 sem) of gmmdmft's.
 simulator  the simulator's seconds per step against two bare products (simulate_benchmark.py).
 scaling    seconds per iteration (the causal burn-in sweep and a later lagged iteration, by
-           phase) and peak memory of the default solver for T in {250, ..., 8000} and N in
-           {1e4, 2e4}, with exponents fitted to time ~ T^p N^q; and of response = "propagate"
+           phase) and peak memory of the default solver for T in {250, ..., 8000} at N = 1e4
+           and T <= 4000 at N = 2e4 (T = 8000 there is the long section's solve), with
+           exponents fitted to time ~ T^p N^q; and of response = "propagate"
            (today's N_R T^3 estimate) for T <= 2000 at N = 1e4, for the same-run ratio.
 long       default solves at T = 2000 (t_max = 400) and T = 8000 (t_max = 1600), N = 2e4:
            wall time, iterations, status and peak memory.
@@ -240,12 +241,14 @@ def baseline(T, N, NR, solve_iterations=12, naive_iterations=2):
                 ratio_solve=solve_iterations * per_it / solve_ours)
 
 
-def scaling(Ts, Ns, NR, propagate_Ts=(), iterations=4):
+def scaling(Ts, Ns, NR, propagate_Ts=(), iterations=4, max_TN=None):
     """Seconds per iteration (the causal burn-in and the median later lagged one, by phase)
-    of the default solver for every T and N, and of response = "propagate" (N_R = ``NR``) at
+    of the default solver for every T and N (with T N <= ``max_TN``: the largest T at the
+    largest N is the long section's solve), and of response = "propagate" (N_R = ``NR``) at
     the first N for the T in ``propagate_Ts``; exponents fitted to time ~ T^p N^q per phase."""
     cells = []
-    runs = [(T, N, "probe") for N in Ns for T in Ts] + [(T, Ns[0], "propagate") for T in propagate_Ts]
+    runs = [(T, N, "probe") for N in Ns for T in Ts if max_TN is None or T * N <= max_TN]
+    runs += [(T, Ns[0], "propagate") for T in propagate_Ts]
     for T, N, response in runs:
         cells.append(in_child(_scaling_cell, T, N, NR, response, iterations))
         print(f"  scaling T={T} N={N} {response}: first {cells[-1]['first']:.2f} s, "
@@ -453,7 +456,8 @@ def main(argv=None):
     if "scaling" in only:
         res["scaling"] = scaling([50, 100, 200] if q else [250, 500, 1000, 2000, 4000, 8000],
                                  [2000, 4000] if q else [10**4, 2 * 10**4], 100 if q else 1000,
-                                 propagate_Ts=[50, 100] if q else [250, 500, 1000, 2000])
+                                 propagate_Ts=[50, 100] if q else [250, 500, 1000, 2000],
+                                 max_TN=None if q else 8000 * 10**4)
     if "long" in only:
         res["long"] = [long_run(Tl, Nl) for Tl, Nl in (((200, 2000),) if q else ((2000, 20000), (8000, 20000)))]
     res["load_end"] = _load()
