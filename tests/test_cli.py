@@ -331,6 +331,23 @@ def test_progress_without_a_terminal_is_one_line_records(tmp_path):
     assert len(records) < 1000
 
 
+def test_progress_records_come_while_a_long_step_runs():
+    """Without a terminal the records come from a timer, also when no update arrives (one job
+    of many minutes), and stop with close()."""
+    import io
+    import time
+
+    from gmmdmft._progress import Progress
+    stream = io.StringIO()
+    bar = Progress(total=10, desc="figure: 0/3", unit="", stream=stream, interval=0.05)
+    time.sleep(0.3)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 2 and all(ln.startswith("gmmdmft: figure: 0/3: ") for ln in lines)
+    time.sleep(0.2)
+    assert stream.getvalue().splitlines() == lines
+
+
 def test_two_time_needs_a_single_file_output(tmp_path, capfd):
     rc, out, err = run_inprocess(["simulate", *SMALL, "--two-time", "--out", tmp_path / "r.csv"],
                                  capfd)

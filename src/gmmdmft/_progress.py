@@ -2,7 +2,8 @@
 
 ``progress=None`` (the default everywhere) shows a bar when standard error is a terminal and
 the run lasts more than ``delay`` seconds, and otherwise writes one line every ``interval``
-seconds (30 by default) to standard error -- ``gmmdmft: dmft: 3/12 it, 25%, 41 s elapsed, about
+seconds (30 by default; from a timer thread, so also while one long step is running) to
+standard error -- ``gmmdmft: dmft: 3/12 it, 25%, 41 s elapsed, about
 2 min left`` -- so that a run started from a batch script or with its output redirected leaves a
 trace in its log, not nothing and not a stream of carriage returns. ``True`` forces the bar,
 ``False`` shows nothing. The environment variable ``GMMDMFT_PROGRESS_INTERVAL`` (seconds)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 INTERVAL = 30.0
@@ -40,6 +42,13 @@ class Progress:
         tty = getattr(self.stream, "isatty", lambda: False)()
         self.mode = "off" if progress is False else "bar" if (progress or tty) else "log"
         self.bar = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat = None
+        if self.mode == "log" and self.interval > 0:
+            # a record every interval even when no update comes (one job of many minutes)
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+            self._beat.start()
         if self.mode == "bar":
             from tqdm.auto import tqdm  # noqa: PLC0415
             self.bar = tqdm(total=total, desc=desc, unit=unit, delay=0 if progress else delay,
@@ -52,6 +61,11 @@ class Progress:
         elif self.mode == "log" and time.monotonic() - self.last >= self.interval:
             self.log_line()
 
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.interval / 2):
+            if time.monotonic() - self.last >= self.interval:
+                self.log_line()
+
     def set_postfix(self, **values) -> None:
         self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
         if self.bar is not None:
@@ -63,6 +77,10 @@ class Progress:
             self.bar.set_description_str(text, refresh=False)
 
     def log_line(self) -> None:
+        with self._lock:
+            self._write_line()
+
+    def _write_line(self) -> None:
         now = time.monotonic()
         self.last = now
         elapsed = now - self.t0
@@ -74,6 +92,7 @@ class Progress:
               f"elapsed{left}{extra}", file=self.stream, flush=True)
 
     def close(self) -> None:
+        self._stop.set()
         if self.bar is not None:
             self.bar.close()
             self.bar = None
