@@ -87,8 +87,8 @@ class Progress:
         frac = self.n / self.total if self.total else 0.0
         left = f", about {_duration(elapsed * (1 - frac) / frac)} left" if 0 < frac < 1 else ""
         extra = f", {self.postfix}" if self.postfix else ""
-        done = f"{self.n:g}/{self.total:g} {self.unit}" if self.unit else f"{100 * frac:.0f}%"
-        print(f"gmmdmft: {self.desc}: {done}, {100 * frac:.0f}%, {_duration(elapsed)} "
+        done = f"{self.n:g}/{self.total:g} {self.unit}, " if self.unit else ""
+        print(f"gmmdmft: {self.desc}: {done}{100 * frac:.0f}%, {_duration(elapsed)} "
               f"elapsed{left}{extra}", file=self.stream, flush=True)
 
     def close(self) -> None:

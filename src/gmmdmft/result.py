@@ -206,7 +206,8 @@ class Result:
         Bayes-optimal error (two balanced symmetric clusters) or the oracle error of the
         mixture (:func:`gmmdmft.model.reference_error`), when :meth:`problem` rebuilds the
         problem (once per axes: a second result of the same problem does not repeat it). With
-        ``asymptote`` a dotted line in the curve's colour marks the t -> infinity limit of
+        ``asymptote`` a line in the curve's colour (dotted: the ERM minimiser, dash-dotted: the
+        max-margin classifier) marks the t -> infinity limit of
         full-batch GD from the static theory where one applies (the ERM minimiser or the
         max-margin classifier, :func:`gmmdmft.statics.asymptote`). ``style`` goes to ``ax.plot`` (``label``, ``color``, ...). Needs matplotlib
         (``pip install 'gmmdmft[plot]'``).
@@ -261,7 +262,8 @@ class Result:
         drawn = any(ln.get_label() == label and np.allclose(ln.get_ydata(), level.gen_error)
                     for ln in ax.get_lines())
         if not drawn:
-            ax.axhline(level.gen_error, color=color, linestyle=":", linewidth=1.1, label=label)
+            style = ":" if level.kind == "erm" else "-."
+            ax.axhline(level.gen_error, color=color, linestyle=style, linewidth=1.1, label=label)
 
     # ------------------------------------------------------------------ transitional
     def __repr__(self) -> str:

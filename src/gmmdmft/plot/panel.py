@@ -15,6 +15,8 @@ from matplotlib.patches import Patch
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
+#: the t -> infinity levels of the static theory: the ERM minimiser, the max-margin classifier
+LIMIT_STYLES = {"erm": ":", "max-margin": "-."}
 INSET_LABELS = {"train_accuracy": "train. acc.", "norm": r"$\|\mathbf{w}\|^2/d$"}
 
 
@@ -64,7 +66,7 @@ def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
     it is the line, with its predicted seed-to-seed spread as a light band, and the DMFT from
     the mean m0 (the paper's) is dashed. ``levels`` (one per curve, or None): the t -> infinity
     limit of the curve from the static theory (:class:`gmmdmft.statics.asymptote.Asymptote`),
-    drawn as a dotted line in the curve's colour."""
+    drawn in the curve's colour, dotted (ERM minimiser) or dash-dotted (max margin)."""
     opts = panel.plot
     outside = opts.get("legend_loc") == "outside"
     figsize = tuple(opts.get("figsize", (6.6, 3.8) if outside else (5.0, 3.8)))
@@ -87,7 +89,8 @@ def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
         color = COLORS[i % len(COLORS)]
         if levels[i] is not None:
             limit_kinds.add(levels[i].kind)
-            ax.axhline(levels[i].gen_error, ls=":", color=color, lw=1.1, zorder=2)
+            ax.axhline(levels[i].gen_error, ls=LIMIT_STYLES[levels[i].kind], color=color,
+                       lw=1.1, zorder=2)
         keep = dres.t <= panel.t_max + 1e-9
         line = dres if avg is None else avg
         ax.plot(line.t[keep], line.gen_error[keep], "-", color=color, lw=1.4, zorder=3)
@@ -120,7 +123,7 @@ def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
         handles.append(Line2D([], [], ls="--", color="0.3", lw=0.9, label="DMFT, mean $|m(0)|$"))
     for kind in sorted(limit_kinds):
         text = ("ERM minimiser" if kind == "erm" else "max margin") + " ($t \\to \\infty$)"
-        handles.append(Line2D([], [], ls=":", color="0.3", lw=1.1, label=text))
+        handles.append(Line2D([], [], ls=LIMIT_STYLES[kind], color="0.3", lw=1.1, label=text))
     ref = panel.reference_value
     if ref is not None:
         ax.axhline(ref, ls="--", color="0.5", lw=1.0, zorder=1)
