@@ -1,6 +1,6 @@
 """Performance report of the DMFT solver: roofline per phase, ratio to the baseline, scaling.
 
-    python benchmarks/performance.py                 # everything (about 1.5 h on 2 quiet cores)
+    python benchmarks/performance.py                 # everything (about 1 h on 2 quiet cores)
     python benchmarks/performance.py --only roofline baseline
     python benchmarks/performance.py --quick         # small sizes, a smoke run (1 min)
 
