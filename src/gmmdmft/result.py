@@ -175,25 +175,21 @@ class Result:
     def problem(self):
         """The :class:`~gmmdmft.Problem` of ``params["problem"]``, or None when the parameters
         do not rebuild one (a result from an older file, a plug-in that cannot be imported)."""
-        from ._validation import ParameterError  # noqa: PLC0415
         from .model import Problem  # noqa: PLC0415
-        spec = (self.params or {}).get("problem")
-        if not isinstance(spec, dict):
-            return None
-        try:
-            return Problem(**spec)
-        except (ParameterError, TypeError):
-            return None
+        return self._rebuild(Problem, "problem")
 
     def training(self):
         """The :class:`~gmmdmft.Training` of ``params["training"]``, or None (as :meth:`problem`)."""
-        from ._validation import ParameterError  # noqa: PLC0415
         from .training import Training  # noqa: PLC0415
-        spec = (self.params or {}).get("training")
+        return self._rebuild(Training, "training")
+
+    def _rebuild(self, cls, key: str):
+        from ._validation import ParameterError  # noqa: PLC0415
+        spec = (self.params or {}).get(key)
         if not isinstance(spec, dict):
             return None
         try:
-            return Training(**spec)
+            return cls(**spec)
         except (ParameterError, TypeError):
             return None
 
