@@ -308,7 +308,8 @@ def test_builtin_panels_load_and_match_the_captions():
     for n, p in loaded.items():
         quick = panels.load_panel(n, quick=True)
         assert quick.t_max < p.t_max
-        assert sum(j.cost for j in panels.plan([quick])) < 0.05 * sum(j.cost for j in panels.plan([p]))
+        # the quick set is a smoke run: an order of magnitude cheaper than the full panel
+        assert sum(j.cost for j in panels.plan([quick])) < 0.1 * sum(j.cost for j in panels.plan([p]))
     f1 = loaded["fig1-left"].curves
     assert [c.training.b for c in f1] == [1.0, 0.3, 0.1]
     assert f1[2].training.eta == 0.2 and f1[2].training.batch_chain == "exact"

@@ -28,14 +28,15 @@ from ..training import Training
 #: method -> its options class
 METHODS = {"simulate": SimulationOptions, "dmft": DMFTOptions}
 
-# cost model: seconds on one core of the 2-core development machine (measured Nov 2026 with
-# one BLAS thread). Only the ratios matter for the scheduling (longest first); the progress
-# bar's ETA comes from the measured rate.
-SIM_COST_PER_ENTRY_STEP = 0.7e-9    # two mat-vecs with the n x d data matrix, per entry
+# cost model: seconds on one core of the 2-core development machine (refitted Dec 2026 to the
+# job wall times of a full `figure all` run, one BLAS thread per worker). Only the ratios
+# matter for the scheduling (longest first); the progress bar's ETA comes from the measured
+# rate.
+SIM_COST_PER_ENTRY_STEP = 0.9e-9    # two mat-vecs with the n x d data matrix, per entry
 SIM_COST_PER_STEP = 1e-4            # Python overhead per step
 SIM_COST_PER_ENTRY_SETUP = 3e-8     # drawing the data matrix, per entry
-DMFT_COST_T2N = 1.2e-9              # process, noise and M_C: per T^2 N per iteration
-DMFT_COST_T3NR = 3e-11              # M_R re-estimate (BLAS-3 responses): per T^3 N_R per iteration
+DMFT_COST_T2N = 2e-10               # process, noise, M_C and the probe M_R: per T^2 N per iteration
+DMFT_COST_T3NR = 3e-11              # M_R by propagation (BLAS-3 responses): per T^3 N_R per iteration
 DMFT_COST_CAUSAL_T3 = 64 * 1e-10    # the first (causal) sweep's M_R from 64 draws, per T^3
 DMFT_COST_PER_STEP = 2e-4           # per time step per iteration
 
@@ -106,7 +107,9 @@ class Job:
         if o.m0_average:  # the nodes share the draws; each adds its per-step and causal costs
             from ..dmft.m0average import default_m0_nodes  # noqa: PLC0415
             solves = (o.m0_nodes or default_m0_nodes(self.problem)) + self.problem.symmetric
-        shared = it * DMFT_COST_T2N * T * T * o.samples + (it - 1) * DMFT_COST_T3NR * T**3 * o.response_samples
+        shared = it * DMFT_COST_T2N * T * T * o.samples
+        if o.response == "propagate":
+            shared += (it - 1) * DMFT_COST_T3NR * T**3 * o.response_samples
         return shared + solves * (it * DMFT_COST_PER_STEP * T + DMFT_COST_CAUSAL_T3 * T**3)
 
     def payload(self) -> dict:
