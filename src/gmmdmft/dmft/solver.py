@@ -117,10 +117,12 @@ def solve_dmft(problem: Problem, training: Training, options: DMFTOptions | None
     solver = _Solver(problem, training, options, m0, be, init, return_kernels)
     bar = Progress(total=options.max_iter, desc="dmft", unit="iterations", progress=progress)
     try:
-        while not solver.done:
-            solver.iterate()
-            bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}")
-            bar.update()
+        # a diverging solve overflows on its way to the DivergenceError that reports it
+        with np.errstate(over="ignore", invalid="ignore"):
+            while not solver.done:
+                solver.iterate()
+                bar.set_postfix(change=f"{solver.changes[-1]:.2e}", err=f"{solver.err:.1e}")
+                bar.update()
     finally:
         bar.close()
     return solver.result(return_kernels)
