@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from ._validation import ParameterError, check_int
-from .result import OBSERVABLES, Result
+from .result import OBSERVABLES, Result, finite_max
 from .training import Training
 
 EXPECTED_ORDER = 1.0  # Euler steps: the step-eta dynamics are first order in eta
@@ -238,8 +238,8 @@ def flow_limit(solve: Callable[[Training, int], Result], training: Training, run
         order_used=ex.order_used, order_resolved=ex.resolved, order_near_expected=ex.near,
         asymptotic=ex.asymptotic,
         expected_order=EXPECTED_ORDER,
-        max_residual=_nanmax(ex.residual["gen_error"]),
-        max_mc_sem=_nanmax(ex.mc["gen_error"]),
+        max_residual=finite_max(ex.residual["gen_error"]),
+        max_mc_sem=finite_max(ex.mc["gen_error"]),
         mc_sem=ex.mc, order_error=ex.order_part, residual=ex.residual,
         rungs=[dict(eta=tr.eta, steps=tr.steps, status=r.status, message=r.message,
                     wall_time=r.stats.get("wall_time"), params=r.params,
@@ -251,10 +251,3 @@ def flow_limit(solve: Callable[[Training, int], Result], training: Training, run
         curves[obs], curves[obs + "_sem"] = ex.value[obs], ex.error[obs]
     return Result(t=t, method=method, params=params, status=status, message=message,
                   stats=stats, **curves)
-
-
-def _nanmax(x) -> float:
-    """Largest non-NaN entry; NaN (without numpy's warning) when there is none, e.g. a single
-    rung's error at t = 0."""
-    x = np.asarray(x, dtype=float)
-    return float(np.nanmax(x)) if np.any(~np.isnan(x)) else float("nan")

@@ -250,7 +250,7 @@ class Result:
         problem, training = self.problem(), self.training()
         if problem is None or training is None:
             return
-        from .statics import asymptote  # noqa: PLC0415
+        from .statics.asymptote import LINE_STYLES, asymptote  # noqa: PLC0415
         level = asymptote(problem, training)
         if level is None:
             return
@@ -258,8 +258,8 @@ class Result:
         drawn = any(ln.get_label() == label and np.allclose(ln.get_ydata(), level.gen_error)
                     for ln in ax.get_lines())
         if not drawn:
-            style = ":" if level.kind == "erm" else "-."
-            ax.axhline(level.gen_error, color=color, linestyle=style, linewidth=1.1, label=label)
+            ax.axhline(level.gen_error, color=color, linestyle=LINE_STYLES[level.kind],
+                       linewidth=1.1, label=label)
 
     # ------------------------------------------------------------------ transitional
     def __repr__(self) -> str:
@@ -267,6 +267,14 @@ class Result:
         t_max = self.t[-1] if len(self.t) else math.nan
         return (f"Result(method={self.method!r}, status={self.status}, message={self.message!r}, "
                 f"points={len(self.t)}, t_max={t_max:g}, final gen_error={final:.5f})")
+
+
+def finite_max(x) -> float:
+    """Largest finite entry of ``x``; NaN (without numpy's all-NaN warning) when there is none,
+    e.g. the error of a curve estimated from a single iteration or rung."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.max()) if x.size else float("nan")
 
 
 def mean_and_sem(samples: np.ndarray, axis: int = 0):

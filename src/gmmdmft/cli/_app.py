@@ -37,15 +37,20 @@ def cli():
     (Mignacco, Krzakala, Urbani, Zdeborova, NeurIPS 2020)."""
 
 
+def config_option(f):
+    """``--config FILE.toml`` (the command gets ``config``)."""
+    return click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, metavar="FILE.toml",
+                        help="TOML file with any of the options above as keys, with underscores "
+                             "(t_max, ...); flags given on the command line win.")(f)
+
+
 def output_options(f):
     """``--out``, ``--config FILE.toml`` and ``--quiet`` (the command gets ``out``, ``config``,
     ``quiet``)."""
     f = click.option("--quiet", "-q", is_flag=True, default=False,
                      help="No progress bar and no closing messages (errors still print).")(f)
-    f = click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     metavar="FILE.toml",
-                     help="TOML file with any of the options above as keys, with underscores "
-                          "(t_max, ...); flags given on the command line win.")(f)
+    f = config_option(f)
     return click.option("--out", "out", default=None, metavar=OUT["out"].metavar,
                         help=OUT["out"].help)(f)
 

@@ -6,13 +6,12 @@ threshold alpha*(Delta) -- with the flags of :class:`~gmmdmft.Problem` and
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from ..model import Problem
 from ..statics import ERMOptions, max_margin, solve_erm
-from ._app import cli, warn
+from ._app import cli, config_option, warn
 from ._options import build, declared_options, merge
 
 #: the order of the plain-text report (every other attribute is in ``--json``)
@@ -28,8 +27,7 @@ SHOWN = ("gen_error", "m", "q", "rho", "V", "train_loss", "train_accuracy", "kap
                    "instead of the ridge minimiser; lam and the loss play no role.")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print the result as one JSON object (keys gen_error, m, q, ..., params).")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              metavar="FILE.toml", help="TOML file with any of the options above as keys.")
+@config_option
 def erm_cmd(max_margin_, as_json, config, **flags):
     """The t -> infinity limit of full-batch GD as d -> infinity: the minimiser of the
     regularised empirical risk (replica / CGMT fixed point; closed form for the square loss),

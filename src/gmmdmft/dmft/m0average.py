@@ -29,7 +29,7 @@ from .._progress import Progress
 from .._validation import ParameterError, check_instance
 from ..model import Problem
 from ..options import M0_NODES_OTHER, M0_NODES_SYMMETRIC, DMFTOptions, check_symmetric_R
-from ..result import OBSERVABLES, Result
+from ..result import OBSERVABLES, Result, finite_max
 from ..training import Training
 from .m0law import m0_rule, m0_scale
 from .solver import solve_dmft
@@ -225,15 +225,9 @@ def solve_dmft_m0_average(problem: Problem, training: Training,
                  node_wall_time=[r.stats["wall_time"] for r in results],
                  draws=sum(o.samples * r.stats["iterations"] for o, r in zip(per_node, results)),
                  floor_nodes=at_floor, floor_weight=float(weights[at_floor].sum()),
-                 max_gen_error_sem=_finite_max(curves["gen_error_sem"]))
+                 max_gen_error_sem=finite_max(curves["gen_error_sem"]))
     return Result(t=results[0].t, method="dmft-m0-average", params=params, status=status,
                   message=message, stats=stats, extras=extras, **curves)
-
-
-def _finite_max(x) -> float:
-    """Largest finite entry (NaN when none: a solve with a single used iteration)."""
-    x = np.asarray(x)[np.isfinite(x)]
-    return float(x.max()) if x.size else float("nan")
 
 
 def _options(options, keywords) -> DMFTOptions:

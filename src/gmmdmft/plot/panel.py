@@ -13,10 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..statics.asymptote import LINE_STYLES
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
-#: the t -> infinity levels of the static theory: the ERM minimiser, the max-margin classifier
-LIMIT_STYLES = {"erm": ":", "max-margin": "-."}
 INSET_LABELS = {"train_accuracy": "train. acc.", "norm": r"$\|\mathbf{w}\|^2/d$"}
 
 
@@ -89,7 +89,7 @@ def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
         color = COLORS[i % len(COLORS)]
         if levels[i] is not None:
             limit_kinds.add(levels[i].kind)
-            ax.axhline(levels[i].gen_error, ls=LIMIT_STYLES[levels[i].kind], color=color,
+            ax.axhline(levels[i].gen_error, ls=LINE_STYLES[levels[i].kind], color=color,
                        lw=1.1, zorder=2)
         keep = dres.t <= panel.t_max + 1e-9
         line = dres if avg is None else avg
@@ -123,7 +123,7 @@ def draw_panel(panel, data, png_path, pdf_path, levels=None) -> None:
         handles.append(Line2D([], [], ls="--", color="0.3", lw=0.9, label="DMFT, mean $|m(0)|$"))
     for kind in sorted(limit_kinds):
         text = ("ERM minimiser" if kind == "erm" else "max margin") + " ($t \\to \\infty$)"
-        handles.append(Line2D([], [], ls=LIMIT_STYLES[kind], color="0.3", lw=1.1, label=text))
+        handles.append(Line2D([], [], ls=LINE_STYLES[kind], color="0.3", lw=1.1, label=text))
     ref = panel.reference_value
     if ref is not None:
         ax.axhline(ref, ls="--", color="0.5", lw=1.0, zorder=1)

@@ -15,6 +15,11 @@ from .erm import solve_erm
 from .margin import max_margin, separability_threshold
 
 
+#: how plots draw each kind of level (Result.plot, the figures): dotted for the minimiser,
+#: dash-dotted for the max-margin classifier
+LINE_STYLES = {"erm": ":", "max-margin": "-."}
+
+
 @dataclass
 class Asymptote:
     """gen_error: the level; kind: "erm" (the minimiser) or "max-margin"; label: for a
